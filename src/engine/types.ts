@@ -1,0 +1,69 @@
+import type { RgbImage } from '../images/types';
+
+export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2'] as const;
+export type AttackMethod = (typeof ATTACK_METHODS)[number];
+export const TARGET_SELECTIONS = ['least-likely', 'max-loss'] as const;
+export type TargetSelection = (typeof TARGET_SELECTIONS)[number];
+
+/** What a caller asks for; the engine fills in defaults and validates against the loaded models. */
+export interface AttackParams {
+  method: AttackMethod;
+  /** L-infinity budget on the 0..255 scale, 0 < eps <= 64. */
+  eps: number;
+  iterations: number;
+  /** Model ids to attack with; all loaded models when omitted. */
+  models?: string[];
+  targeted: boolean;
+  /** Class index to aim at (targeted). */
+  target?: number;
+  /** Untargeted: how to pick the class to move away from / towards. */
+  targetSelection?: TargetSelection;
+  /** Untargeted max-loss: the clean label; the ensemble's prediction when omitted. */
+  label?: number;
+  /** ifgsm step on the 0..255 scale (default 1). */
+  alpha?: number;
+  seed?: number;
+  /** Aborts the attack between iterations (client gone, deadline, shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface LabelProb { index: number; label: string; prob: number }
+
+export interface ModelVerdict {
+  id: string;
+  before: { label: string; prob: number };
+  after: { label: string; prob: number; targetProb: number };
+}
+
+export interface AttackOutcome {
+  image: RgbImage;
+  method: AttackMethod;
+  eps: number;
+  iterations: number;
+  targeted: boolean;
+  /** The class aimed at (targeted, or untargeted least-likely) or moved away from (max-loss). */
+  target: { index: number; label: string };
+  success: boolean;
+  /** Measured on the rounded 8-bit output against the input, 0..255 scale. */
+  linf: number;
+  l2: number;
+  elapsedMs: number;
+  models: ModelVerdict[];
+  ensemble: { before: { label: string; prob: number }; after: { label: string; prob: number; targetProb: number } };
+}
+
+export interface ClassifyOutcome {
+  models: { id: string; top: LabelProb[] }[];
+  ensemble: { top: LabelProb[] };
+}
+
+/** What routes and the CLI use; implemented by src/engine/engine.ts. */
+export interface AttackEngine {
+  readonly ready: boolean;
+  readonly backend: string;
+  listModels(): import('../models/types').ModelInfo[];
+  /** Labels shared by the given models (all loaded models when omitted). Throws ApiError 404/400. */
+  labels(models?: string[]): string[];
+  classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome>;
+  attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome>;
+}

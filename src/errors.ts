@@ -1,0 +1,54 @@
+/**
+ * Errors the service reports to clients. Every error a route can produce is an
+ * ApiError with a stable `type` slug; the single error handler in app.ts turns it
+ * into application/problem+json (RFC 9457). Anything that is not an ApiError is a
+ * bug and is reported as a 500 without internal details.
+ */
+export const PROBLEM_BASE = 'https://advserve.dev/problems/';
+
+export type ProblemType =
+  | 'invalid-parameter'
+  | 'missing-image'
+  | 'unknown-label'
+  | 'unknown-model'
+  | 'payload-too-large'
+  | 'image-too-large'
+  | 'unsupported-media-type'
+  | 'not-ready'
+  | 'queue-full'
+  | 'deadline-exceeded'
+  | 'not-found'
+  | 'internal';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: ProblemType,
+    readonly title: string,
+    detail: string,
+    /** The request parameter at fault, where there is one. */
+    readonly param?: string,
+    /** Extra headers (e.g. Retry-After). */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = 'ApiError';
+  }
+}
+
+export const badParam = (param: string, detail: string) =>
+  new ApiError(400, 'invalid-parameter', 'Invalid parameter', detail, param);
+export const unknownLabel = (param: string, detail: string) =>
+  new ApiError(400, 'unknown-label', 'Unknown label', detail, param);
+export const missingImage = () =>
+  new ApiError(400, 'missing-image', 'Missing image', 'Send the image as multipart field "image" or as the raw body (image/png, image/jpeg, image/webp).', 'image');
+export const unknownModel = (id: string) =>
+  new ApiError(404, 'unknown-model', 'Unknown model', `No loaded model has id "${id}".`, 'models');
+export const payloadTooLarge = (detail: string) =>
+  new ApiError(413, 'payload-too-large', 'Payload too large', detail);
+export const imageTooLarge = (detail: string) =>
+  new ApiError(413, 'image-too-large', 'Image too large', detail, 'image');
+export const unsupportedMedia = (detail: string) =>
+  new ApiError(415, 'unsupported-media-type', 'Unsupported media type', detail, 'image');
+export const notReady = () =>
+  new ApiError(503, 'not-ready', 'Not ready', 'The models are still loading; retry shortly.', undefined, { 'Retry-After': '5' });
