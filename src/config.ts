@@ -1,0 +1,63 @@
+/**
+ * Service configuration from environment variables, validated once at start.
+ * Every setting has a default so that `npm start` works on a fresh machine.
+ */
+export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface Config {
+  port: number;
+  host: string;
+  backend: BackendChoice;
+  logLevel: string;
+  /** Largest request body accepted, bytes (413 beyond). */
+  maxBodyBytes: number;
+  /** Largest image accepted, pixels (413 beyond), checked from the header before decoding. */
+  maxPixels: number;
+  /** Bundled nsfwjs models to load (ids from the model table); empty list loads none. */
+  bundledModels: string[];
+  /** Extra model folders, each with a model.json and an advserve.json (labels, input size, range). */
+  modelDirs: string[];
+  /** How long SIGTERM waits for in-flight attacks before exiting, ms. */
+  shutdownGraceMs: number;
+  /** Per-request deadline, ms. */
+  requestTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+const DEFAULT_BUNDLED = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+  }
+  return v;
+}
+
+function list(env: NodeJS.ProcessEnv, name: string, dflt: string[]): string[] {
+  const raw = env[name];
+  if (raw === undefined) return dflt;
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const backend = (env.ADVSERVE_BACKEND ?? 'auto') as BackendChoice;
+  if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) {
+    throw new ConfigError(`ADVSERVE_BACKEND must be one of auto, tensorflow, wasm, cpu; got "${backend}"`);
+  }
+  return {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST ?? '0.0.0.0',
+    backend,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
+    maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
+    bundledModels: list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED),
+    modelDirs: list(env, 'ADVSERVE_MODEL_DIRS', []),
+    shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
+    requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
+  };
+}
