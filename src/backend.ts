@@ -1,0 +1,49 @@
+/**
+ * Chooses the tfjs backend. `auto` prefers the native TensorFlow bindings when the host has
+ * them installed (GPU first), and otherwise uses wasm, which installs from npm alone. The
+ * native packages are optional: nothing in install or test needs them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from './config';
+
+export class BackendError extends Error {}
+
+function tryRequire(name: string): boolean {
+  try {
+    require(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function useWasm(): Promise<string> {
+  require('@tensorflow/tfjs-backend-wasm');
+  if (!(await tf.setBackend('wasm'))) throw new BackendError('the wasm backend failed to initialise');
+  return 'wasm';
+}
+
+export async function initBackend(choice: BackendChoice): Promise<string> {
+  if (choice === 'tensorflow' || choice === 'auto') {
+    // tfjs-node registers the 'tensorflow' backend on import.
+    const native = tryRequire('@tensorflow/tfjs-node-gpu') || tryRequire('@tensorflow/tfjs-node');
+    if (native && (await tf.setBackend('tensorflow'))) {
+      await tf.ready();
+      return 'tensorflow';
+    }
+    if (choice === 'tensorflow') {
+      throw new BackendError(
+        'ADVSERVE_BACKEND=tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed ' +
+          '(install one on a host that can download libtensorflow, or use ADVSERVE_BACKEND=wasm)',
+      );
+    }
+  }
+  if (choice === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    return 'cpu';
+  }
+  const name = await useWasm();
+  await tf.ready();
+  return name;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one iterative loop every attack shares (the Foolbox layout): a variant overrides only
+ * how the models' gradients become an update (`step`, usually via `normalize`) and may keep
+ * per-attack state (momentum). The base owns the loop, the projection onto the eps-box and
+ * [0, 255], and never lets a variant leave them.
+ *
+ * Conventions: images are float32 [N, H, W, 3] on the 0..255 scale; a "direction" is the
+ * gradient of the objective oriented so that moving along it is progress (for a targeted
+ * attack, minus the gradient of the target's cross-entropy).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface AttackContext {
+  clean: tf.Tensor4D;
+  /** max(clean - eps, 0) and min(clean + eps, 255): the feasible box. */
+  lower: tf.Tensor4D;
+  upper: tf.Tensor4D;
+  /** 0..255 scale. */
+  eps: number;
+  iterations: number;
+  /** Uniform [0, 1) numbers from the request's seed, for randomised variants. */
+  random: () => number;
+}
+
+/** Returns, for the current image, one direction per model (same shape as x). */
+export type DirectionOracle = (x: tf.Tensor4D, iteration: number) => tf.Tensor4D[];
+
+export interface AttackState {
+  x: tf.Tensor4D;
+  iteration: number;
+  /** Variant-owned tensors carried across steps (e.g. momentum); disposed by the base. */
+  memory: Record<string, tf.Tensor>;
+}
+
+export abstract class IterativeAttack {
+  abstract readonly name: string;
+  /** Iterations when the caller gives none. */
+  readonly defaultIterations: number = 20;
+
+  /** Update to add to x at this step, before projection. `directions` has one entry per model. */
+  protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D;
+
+  /** How many iterations this attack actually runs for a requested count (fgsm: always 1). */
+  iterationsFor(requested: number): number {
+    return requested;
+  }
+
+  start(ctx: AttackContext): AttackState {
+    return { x: tf.keep(ctx.clean.clone()), iteration: 0, memory: {} };
+  }
+
+  /** One step: directions in, projected image out. Disposes the previous x. */
+  advance(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+    const prevMemory = { ...state.memory };
+    const next = tf.tidy(() => {
+      const delta = this.step(state.x, directions, ctx, state);
+      for (const t of Object.values(state.memory)) tf.keep(t);
+      return this.project(tf.add(state.x, delta) as tf.Tensor4D, ctx);
+    });
+    state.x.dispose();
+    // Variants replace memory entries in step(); free the ones they replaced.
+    for (const [k, t] of Object.entries(prevMemory)) if (state.memory[k] !== t) t.dispose();
+    return { x: next, iteration: state.iteration + 1, memory: state.memory };
+  }
+
+  /** The base's guarantee: the eps-box around the clean image, inside [0, 255]. */
+  project(x: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    return tf.tidy(() => tf.minimum(tf.maximum(x, ctx.lower), ctx.upper) as tf.Tensor4D);
+  }
+
+  finish(state: AttackState): tf.Tensor4D {
+    for (const t of Object.values(state.memory)) t.dispose();
+    state.memory = {};
+    return state.x;
+  }
+
+  /** The whole loop for callers that own their oracle (CLI, tests); the service's scheduler drives start/advance itself. */
+  async run(ctx: AttackContext, oracle: DirectionOracle, between?: (iteration: number) => Promise<void>): Promise<tf.Tensor4D> {
+    let state = this.start(ctx);
+    try {
+      const n = this.iterationsFor(ctx.iterations);
+      for (let i = 0; i < n; i++) {
+        const directions = oracle(state.x, i);
+        try {
+          state = this.advance(state, directions, ctx);
+        } finally {
+          for (const d of directions) d.dispose();
+        }
+        if (between) await between(i + 1);
+      }
+    } catch (err) {
+      this.finish(state).dispose();
+      throw err;
+    }
+    return this.finish(state);
+  }
+}
+
+/** Mean of the models' directions: the gradient of the ensemble's mean loss. */
+export function meanDirection(directions: tf.Tensor4D[]): tf.Tensor4D {
+  return tf.tidy(() => (directions.length === 1 ? directions[0].clone() : (tf.div(tf.addN(directions), directions.length) as tf.Tensor4D)));
+}
+
+/** Per-image sum over all values, shaped [N, 1, 1, 1] to broadcast back over the image. */
+export function perImageSum(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.sum(x, [1, 2, 3], true) as tf.Tensor4D;
+}

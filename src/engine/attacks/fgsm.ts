@@ -1,0 +1,21 @@
+/**
+ * FGSM — Goodfellow, Shlens, Szegedy, "Explaining and Harnessing Adversarial Examples", 2015.
+ * https://arxiv.org/abs/1412.6572
+ * Norm: L-infinity. One signed step of size eps. Targeted, it is the NIPS 2017 toolkit's
+ * `step_target`. Defaults: 1 iteration whatever is requested.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { IterativeAttack, meanDirection, type AttackContext } from './base';
+
+export class Fgsm extends IterativeAttack {
+  readonly name = 'fgsm';
+  override readonly defaultIterations = 1;
+
+  override iterationsFor(): number {
+    return 1;
+  }
+
+  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext): tf.Tensor4D {
+    return tf.mul(tf.sign(meanDirection(directions)), ctx.eps) as tf.Tensor4D;
+  }
+}

@@ -1,0 +1,23 @@
+/** Method names (as the API spells them) to attack instances. */
+import type { AttackMethod } from '../types';
+import type { IterativeAttack } from './base';
+import { Fgsm } from './fgsm';
+import { Ifgsm } from './ifgsm';
+import { Mng } from './mng';
+
+export interface MethodOptions {
+  alpha?: number;
+}
+
+export function createAttack(method: AttackMethod, options: MethodOptions = {}): IterativeAttack {
+  switch (method) {
+    case 'fgsm':
+      return new Fgsm();
+    case 'ifgsm':
+      return new Ifgsm(options.alpha === undefined ? {} : { alpha: options.alpha });
+    case 'mng-l1':
+      return new Mng('l1');
+    case 'mng-l2':
+      return new Mng('l2');
+  }
+}

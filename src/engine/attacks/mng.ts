@@ -1,0 +1,58 @@
+/**
+ * mng — the seed: our NIPS 2017 Adversarial Attacks competition entry (targeted track, 8th).
+ * https://www.kaggle.com/c/nips-2017-targeted-adversarial-attack
+ * Norm: L1 (`mng-l1`, default) or L2 (`mng-l2`) normalised gradient steps, L-infinity budget.
+ * Defaults: 20 iterations; alpha = (eps/16) * (20/iterations) * N for L1, * sqrt(N) for L2,
+ * N = width*height*3 (so the mean per-value step is eps/16 for 20 iterations).
+ *
+ * Per model: g = direction; step = alpha * g / ||g||; clip the step to the box; recompute
+ * the norm over the values whose step was not clipped, rescale, clip again. The models'
+ * steps are averaged. The renormalisation is the point: values already at the box edge stop
+ * absorbing step length, so the budget goes where it can still move the image.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { IterativeAttack, perImageSum, type AttackContext } from './base';
+
+export type MngNorm = 'l1' | 'l2';
+
+/** Smallest norm we divide by: a zero gradient gives a zero step instead of NaN. */
+const TINY = 1e-12;
+
+function norm(g: tf.Tensor4D, kind: MngNorm): tf.Tensor4D {
+  return kind === 'l1' ? perImageSum(tf.abs(g)) : (tf.sqrt(perImageSum(tf.square(g))) as tf.Tensor4D);
+}
+
+export class Mng extends IterativeAttack {
+  readonly name: string;
+
+  constructor(readonly norm: MngNorm = 'l1') {
+    super();
+    this.name = `mng-${norm}`;
+  }
+
+  /** The fixed step length, in the chosen norm, for one image of `values` numbers. */
+  alpha(ctx: AttackContext, values: number): number {
+    const perValue = (ctx.eps / 16) * (20 / ctx.iterations);
+    return perValue * (this.norm === 'l1' ? values : Math.sqrt(values));
+  }
+
+  /** The per-model step, exactly as the seed computes it. Exposed for tests. */
+  modelStep(x: tf.Tensor4D, g: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [, h, w, c] = x.shape;
+      const alpha = this.alpha(ctx, h * w * c);
+      const first = tf.mul(g, tf.div(alpha, tf.maximum(norm(g, this.norm), TINY)));
+      const target = tf.add(x, first);
+      const inside = tf.logicalAnd(tf.greaterEqual(target, ctx.lower), tf.lessEqual(target, ctx.upper));
+      const gInside = tf.mul(g, tf.cast(inside, 'float32')) as tf.Tensor4D;
+      const rescaled = tf.mul(g, tf.div(alpha, tf.maximum(norm(gInside, this.norm), TINY)));
+      const clipped = tf.minimum(tf.maximum(tf.add(x, rescaled), ctx.lower), ctx.upper);
+      return tf.sub(clipped, x) as tf.Tensor4D;
+    });
+  }
+
+  protected step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext): tf.Tensor4D {
+    const steps = directions.map((g) => this.modelStep(x, g, ctx));
+    return (steps.length === 1 ? steps[0] : tf.div(tf.addN(steps), steps.length)) as tf.Tensor4D;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Reads and writes tfjs models in a local folder (model.json + weight files), the format
+ * `tfjs.converters` and `model.save('file://...')` produce. The browser build of tfjs that we
+ * use has no file:// handler, and tfjs-node is optional, so we carry our own.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+interface ModelJson {
+  modelTopology: object;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string;
+  weightsManifest: tf.io.WeightsManifestConfig;
+  trainingConfig?: tf.io.TrainingConfig;
+  userDefinedMetadata?: { [key: string]: {} };
+}
+
+export async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts> {
+  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`${dir}/model.json is not a tfjs model (no modelTopology or weightsManifest)`);
+  }
+  const parts: Buffer[] = [];
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  for (const group of json.weightsManifest) {
+    for (const path of group.paths) parts.push(await readFile(join(dir, path)));
+    weightSpecs.push(...group.weights);
+  }
+  const all = Buffer.concat(parts);
+  return {
+    modelTopology: json.modelTopology,
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    trainingConfig: json.trainingConfig,
+    userDefinedMetadata: json.userDefinedMetadata,
+    weightSpecs,
+    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
+  };
+}
+
+/** A save handler: `await model.save(folderSaveHandler(dir))`. */
+export function folderSaveHandler(dir: string): tf.io.IOHandler {
+  return tf.io.withSaveHandler(async (artifacts) => {
+    await mkdir(dir, { recursive: true });
+    const weightsFile = 'weights.bin';
+    const data = artifacts.weightData;
+    const bytes = data === undefined ? new Uint8Array(0) : new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data);
+    await writeFile(join(dir, weightsFile), bytes);
+    const json: ModelJson = {
+      modelTopology: artifacts.modelTopology as object,
+      format: artifacts.format,
+      generatedBy: artifacts.generatedBy,
+      convertedBy: artifacts.convertedBy ?? undefined,
+      weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs ?? [] }],
+    };
+    await writeFile(join(dir, 'model.json'), JSON.stringify(json));
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  });
+}

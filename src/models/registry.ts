@@ -1,0 +1,120 @@
+/**
+ * Loads the model table at start, compiles each network for fast input gradients, checks it
+ * against its spec, warms it up (forward and input gradient), and keeps it resident.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadBundledArtifacts } from './bundled';
+import { NetClassifier, type LogitsNet } from './classifier';
+import { readModelFolder } from './folder-io';
+import { compileGraphModel, compileLayersModel } from './net/compile';
+import { plainGraphNet, plainLayersNet } from './plain-net';
+import { BUNDLED_MODELS } from './table';
+import type { Classifier, ModelSpec } from './types';
+
+export interface LoadedModel {
+  classifier: Classifier;
+  /** Ops the fast compiler could not handle (run by tfjs itself), or 'whole model' when it fell back entirely. */
+  fallbacks: string[];
+  loadMs: number;
+}
+
+export interface LoadLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Reads `advserve.json` beside a folder's model.json into a spec. */
+export async function readFolderSpec(dir: string): Promise<ModelSpec> {
+  const meta = JSON.parse(await readFile(join(dir, 'advserve.json'), 'utf8')) as Partial<ModelSpec>;
+  const model = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { format?: string };
+  const problems: string[] = [];
+  if (!Array.isArray(meta.labels) || meta.labels.length < 2 || !meta.labels.every((l) => typeof l === 'string')) {
+    problems.push('labels must be an array of at least 2 strings');
+  }
+  const size = meta.inputSize;
+  if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) {
+    problems.push('inputSize must be [height, width] in pixels');
+  }
+  const range = meta.inputRange;
+  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) {
+    problems.push('inputRange must be [low, high] with low < high, e.g. [0, 1]');
+  }
+  if (problems.length) throw new Error(`${dir}/advserve.json: ${problems.join('; ')}`);
+  return {
+    id: meta.id ?? basename(dir),
+    source: { kind: 'folder', path: dir },
+    format: model.format === 'graph-model' ? 'graph' : 'layers',
+    inputSize: size as [number, number],
+    inputRange: range as [number, number],
+    labels: meta.labels as string[],
+    endsInSoftmax: true,
+    alignCorners: meta.alignCorners ?? false,
+  };
+}
+
+async function artifactsFor(spec: ModelSpec): Promise<tf.io.ModelArtifacts> {
+  return spec.source.kind === 'nsfwjs' ? loadBundledArtifacts(spec.source.name) : readModelFolder(spec.source.path);
+}
+
+async function buildNet(spec: ModelSpec, log: LoadLog): Promise<{ net: LogitsNet; fallbacks: string[]; endsInSoftmax: boolean }> {
+  const artifacts = await artifactsFor(spec);
+  if (spec.format === 'graph') {
+    const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+    try {
+      const net = compileGraphModel(model, artifacts);
+      return { net, fallbacks: net.fallbacks, endsInSoftmax: net.endsInSoftmax };
+    } catch (err) {
+      log.warn({ model: spec.id, err: String(err) }, 'fast compiler cannot handle this graph; using tfjs gradients');
+      const net = plainGraphNet(model, artifacts.modelTopology as object);
+      return { net, fallbacks: ['whole model'], endsInSoftmax: net.endsInSoftmax };
+    }
+  }
+  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    const net = compileLayersModel(model);
+    return { net, fallbacks: net.fallbacks, endsInSoftmax: net.endsInSoftmax };
+  } catch (err) {
+    log.warn({ model: spec.id, err: String(err) }, 'fast compiler cannot handle this model; using tfjs gradients');
+    const net = plainLayersNet(model);
+    return { net, fallbacks: ['whole model'], endsInSoftmax: net.endsInSoftmax };
+  }
+}
+
+/** Forward + input gradient once on a blank image: checks the output width and compiles kernels. */
+function warmUp(classifier: NetClassifier): void {
+  const [h, w] = classifier.spec.inputSize;
+  const classes = classifier.spec.labels.length;
+  tf.tidy(() => {
+    const x = tf.fill([1, h, w, 3], 128) as tf.Tensor4D;
+    const logits = classifier.logits(x);
+    if (logits.shape.length !== 2 || logits.shape[1] !== classes) {
+      throw new Error(`model ${classifier.spec.id} outputs shape [${logits.shape}] but has ${classes} labels`);
+    }
+    const grad = tf.grad((img) => classifier.logits(img as tf.Tensor4D).sum())(x);
+    const bad = grad.isNaN().any().dataSync()[0];
+    if (bad) throw new Error(`model ${classifier.spec.id}: input gradient has NaN at warm-up`);
+  });
+}
+
+export async function loadModel(spec: ModelSpec, log: LoadLog): Promise<LoadedModel> {
+  const started = Date.now();
+  const { net, fallbacks, endsInSoftmax } = await buildNet(spec, log);
+  const classifier = new NetClassifier({ ...spec, endsInSoftmax }, net);
+  try {
+    warmUp(classifier);
+  } catch (err) {
+    classifier.dispose();
+    throw err;
+  }
+  return { classifier, fallbacks, loadMs: Date.now() - started };
+}
+
+export function bundledSpecs(ids: string[]): ModelSpec[] {
+  return ids.map((id) => {
+    const spec = BUNDLED_MODELS.find((m) => m.id === id);
+    if (!spec) throw new Error(`unknown bundled model "${id}" (known: ${BUNDLED_MODELS.map((m) => m.id).join(', ')})`);
+    return spec;
+  });
+}

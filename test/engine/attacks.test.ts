@@ -1,0 +1,102 @@
+import t from 'tap';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { Engine } from '../../src/engine/engine';
+import { ATTACK_METHODS } from '../../src/engine/types';
+import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
+
+const W = 12;
+const H = 10; // not the models' 8x8: the resize inside the classifier is part of what is attacked
+
+function engine(): Engine {
+  const e = new Engine('wasm');
+  e.add(tinyClassifier('m1', 1));
+  e.add(tinyClassifier('m2', 2));
+  e.markReady();
+  return e;
+}
+
+async function pngRoundTrip(img: { width: number; height: number; rgb: Uint8Array }): Promise<Uint8Array> {
+  const png = await sharp(Buffer.from(img.rgb), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+  const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data);
+}
+
+t.before(() => useBackend());
+
+for (const method of ATTACK_METHODS) {
+  t.test(`${method} reaches a target white-box and stays within eps after the PNG round trip`, async (t) => {
+    const e = engine();
+    const image = tinyImage(W, H, 7);
+    const clean = await e.classify(image, { topK: 4 });
+    // Aim at the class the ensemble likes least: the hardest target.
+    const target = clean.ensemble.top[3].index;
+    const eps = 16;
+    const before = tf.memory().numTensors;
+    const out = await e.attack(image, { method, eps, iterations: 20, targeted: true, target });
+    t.equal(tf.memory().numTensors, before, 'no tensor leaks');
+    t.equal(out.success, true, `success (ensemble after: ${out.ensemble.after.label})`);
+    const check = await e.classify(out.image, { topK: 1 });
+    t.equal(check.ensemble.top[0].index, target, 'the returned image is classified as the target');
+    t.equal(out.image.width, W);
+    t.equal(out.image.height, H);
+    const decoded = await pngRoundTrip(out.image);
+    let linf = 0;
+    for (let i = 0; i < decoded.length; i++) linf = Math.max(linf, Math.abs(decoded[i] - image.rgb[i]));
+    t.ok(linf <= eps, `L-inf after PNG round trip ${linf} <= ${eps}`);
+    t.equal(linf, out.linf, 'reported L-inf is the measured one');
+    t.ok(linf > 0, 'the image changed');
+    e.dispose();
+  });
+}
+
+t.test('fractional eps: rounding never leaves the budget', async (t) => {
+  const e = engine();
+  const image = tinyImage(W, H, 8);
+  const out = await e.attack(image, { method: 'mng-l1', eps: 2.5, iterations: 10, targeted: true, target: 0 });
+  let linf = 0;
+  for (let i = 0; i < image.rgb.length; i++) linf = Math.max(linf, Math.abs(out.image.rgb[i] - image.rgb[i]));
+  t.ok(linf <= 2, `L-inf ${linf} <= floor(2.5)`);
+  e.dispose();
+});
+
+t.test('untargeted attacks change the ensemble label', async (t) => {
+  for (const targetSelection of ['least-likely', 'max-loss'] as const) {
+    const e = engine();
+    const image = tinyImage(W, H, 9);
+    const clean = await e.classify(image, { topK: 1 });
+    const out = await e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: false, targetSelection });
+    t.equal(out.success, true, targetSelection);
+    t.not(out.ensemble.after.label, clean.ensemble.top[0].label, `${targetSelection}: label changed`);
+    e.dispose();
+  }
+});
+
+t.test('alpha channel passes through untouched', async (t) => {
+  const e = engine();
+  const image = tinyImage(W, H, 10, true);
+  image.alpha![3] = 17;
+  const out = await e.attack(image, { method: 'ifgsm', eps: 8, iterations: 3, targeted: true, target: 1 });
+  t.same(out.image.alpha, image.alpha);
+  e.dispose();
+});
+
+t.test('bad parameters are rejected with the parameter named', async (t) => {
+  const e = engine();
+  const image = tinyImage(W, H, 11);
+  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 0, iterations: 20, targeted: true, target: 1 }), { status: 400, param: 'eps' } as object as Error);
+  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: 9 }), { status: 400, param: 'target' } as object as Error);
+  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: 1, models: ['nope'] }), { status: 404 } as object as Error);
+  e.dispose();
+});
+
+t.test('an aborted attack stops between iterations and frees its tensors', async (t) => {
+  const e = engine();
+  const image = tinyImage(W, H, 12);
+  const before = tf.memory().numTensors;
+  const ac = new AbortController();
+  setImmediate(() => ac.abort(new Error('client went away')));
+  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 1000, targeted: true, target: 1, signal: ac.signal }), { name: 'AbortedError' });
+  t.equal(tf.memory().numTensors, before);
+  e.dispose();
+});
