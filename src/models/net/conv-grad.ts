@@ -1,0 +1,220 @@
+/**
+ * Input gradients of conv2d and depthwise conv2d computed with the FORWARD conv kernels.
+ *
+ * Why: on the wasm backend the forward convs run through XNNPACK (fast), Conv2DBackpropInput
+ * is a naive loop (~10x slower) and DepthwiseConv2dNativeBackpropInput does not exist at all.
+ * The input gradient of a convolution is itself a convolution ("transposed conv"):
+ *   dx = conv(dilate(dy, stride), flip(W) with in/out swapped, padding = (ke-1-padBefore, ...))
+ * so we express it with the forward kernel.
+ *
+ * registerFastGradients() also overrides tfjs' gradients of the Conv2D and
+ * DepthwiseConv2dNative kernels so that plain (un-compiled) models get the fast dx too; their
+ * filter gradients are computed with slices and matmuls (wasm has no backprop-filter kernels).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** tfjs' own padding argument: 'same', 'valid', a number, or explicit NHWC [[0,0],[t,b],[l,r],[0,0]]. */
+export type ConvPad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+export interface ConvGeometry {
+  strides: [number, number];
+  pad: ConvPad;
+  dilations: [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** Spatially flipped conv kernel with in/out swapped: [kh,kw,ci,co] -> [kh,kw,co,ci]. Compute once per layer. */
+export function flipConvFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]));
+}
+
+/**
+ * Spatially flipped depthwise kernel [kh,kw,C,M] -> [kh,kw,C*M,1]: the backward pass is a
+ * depthwise conv over dy's C*M channels (channel c*M+m uses w[:,:,c,m]), then a sum over m.
+ */
+export function flipDepthwiseFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, c, m] = filter.shape;
+  return tf.tidy(() => tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, c * m, 1]));
+}
+
+function pair(v: number | [number, number] | number[] | undefined): [number, number] {
+  if (v === undefined) return [1, 1];
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+/** The forward geometry that tfjs itself computes (pads for 'same', output size). */
+function forwardInfo(xShape: number[], filterShape: number[], g: ConvGeometry, depthwise: boolean) {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    g.strides,
+    g.dilations,
+    g.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4],
+    g.dimRoundingMode,
+    depthwise,
+  );
+}
+
+/**
+ * dy [N,OH,OW,C] with (s-1) zeros after every element along H and W: [N, OH*sh, OW*sw, C].
+ * The trailing s-1 zeros are kept; the caller counts them as part of the bottom/right padding.
+ */
+function dilateByStride(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return dy;
+  const [n, oh, ow, c] = dy.shape;
+  const six = tf.reshape(dy, [n, oh, 1, ow, 1, c]);
+  const padded = tf.pad(six, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.reshape(padded, [n, oh * sh, ow * sw, c]);
+}
+
+/**
+ * Dilate dy and work out the padding of the transposed conv so that its output is exactly the
+ * input size. A negative pad (output rows that only saw padding, e.g. a large explicit pad)
+ * becomes a slice of dy instead: those rows do not depend on x.
+ */
+function prepareTransposed(dy: tf.Tensor4D, xShape: number[], filterShape: number[], g: ConvGeometry, depthwise: boolean) {
+  const info = forwardInfo(xShape, filterShape, g, depthwise);
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const keH = dh * (info.filterHeight - 1) + 1;
+  const keW = dw * (info.filterWidth - 1) + 1;
+  let d = dilateByStride(dy, sh, sw);
+  // before = ke-1-padBefore; after = in-1+padBefore-(out-1)*s, minus the s-1 zeros already appended.
+  let top = keH - 1 - info.padInfo.top;
+  let bottom = info.inHeight - 1 + info.padInfo.top - (info.outHeight - 1) * sh - (sh - 1);
+  let left = keW - 1 - info.padInfo.left;
+  let right = info.inWidth - 1 + info.padInfo.left - (info.outWidth - 1) * sw - (sw - 1);
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [n, h, w, c] = d.shape;
+    const t0 = Math.max(0, -top), l0 = Math.max(0, -left);
+    d = tf.slice(d, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
+    top = Math.max(0, top); bottom = Math.max(0, bottom); left = Math.max(0, left); right = Math.max(0, right);
+  }
+  const pad: ConvPad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+  return { d, pad, dilations: [dh, dw] as [number, number] };
+}
+
+/** d(loss)/dx of conv2d(x, W) given dy; `flipped` = flipConvFilter(W), `filterShape` = W.shape. */
+export function conv2dInputGrad(dy: tf.Tensor4D, xShape: number[], flipped: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const { d, pad, dilations } = prepareTransposed(dy, xShape, filterShape, g, false);
+    return tf.conv2d(d, flipped, 1, pad, 'NHWC', dilations);
+  });
+}
+
+/** d(loss)/dx of depthwiseConv2d(x, W) given dy; `flipped` = flipDepthwiseFilter(W), `filterShape` = W.shape. */
+export function depthwiseInputGrad(dy: tf.Tensor4D, xShape: number[], flipped: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const { d, pad, dilations } = prepareTransposed(dy, xShape, filterShape, g, true);
+    const out = tf.depthwiseConv2d(d, flipped, 1, pad, 'NHWC', dilations);
+    const m = filterShape[3];
+    if (m === 1) return out;
+    const [n, h, w] = out.shape;
+    return tf.sum(tf.reshape(out, [n, h, w, filterShape[2], m]), 4) as tf.Tensor4D;
+  });
+}
+
+/**
+ * x padded as the forward conv pads it, and a function giving, for kernel tap (i, j), the
+ * input pixels that tap multiplies: [N, OH, OW, C]. Used for filter gradients only.
+ */
+function tapsOf(x: tf.Tensor4D, info: ReturnType<typeof forwardInfo>) {
+  const { top, left } = info.padInfo;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
+  const needH = (info.filterHeight - 1) * dh + (oh - 1) * sh + 1;
+  const needW = (info.filterWidth - 1) * dw + (ow - 1) * sw + 1;
+  const bottom = Math.max(0, needH - top - info.inHeight);
+  const right = Math.max(0, needW - left - info.inWidth);
+  const xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+  const [n, , , c] = x.shape;
+  return (i: number, j: number) =>
+    tf.stridedSlice(xp, [0, i * dh, j * dw, 0], [n, i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D;
+}
+
+/** d(loss)/dW of conv2d: for every kernel tap, (input pixels of that tap)^T @ dy. */
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = forwardInfo(x.shape, filterShape, g, false);
+    const [kh, kw, ci, co] = filterShape;
+    const tap = tapsOf(x, info);
+    const dy2 = tf.reshape(dy, [-1, co]);
+    const parts: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) parts.push(tf.matMul(tf.reshape(tap(i, j), [-1, ci]), dy2, true, false));
+    }
+    return tf.reshape(tf.stack(parts), [kh, kw, ci, co]);
+  });
+}
+
+/** d(loss)/dW of depthwiseConv2d: per tap, sum over N, OH, OW of x_tap[c] * dy[c*M+m]. */
+export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = forwardInfo(x.shape, filterShape, g, true);
+    const [kh, kw, c, m] = filterShape;
+    const tap = tapsOf(x, info);
+    const [n, oh, ow] = dy.shape;
+    const dy5 = tf.reshape(dy, [n, oh, ow, c, m]);
+    const parts: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) parts.push(tf.sum(tf.mul(tf.expandDims(tap(i, j), 4), dy5), [0, 1, 2]));
+    }
+    return tf.reshape(tf.stack(parts), [kh, kw, c, m]);
+  });
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: ConvPad;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dataFormat?: string;
+}
+
+function geometryOf(attrs: ConvAttrs): ConvGeometry {
+  return { strides: pair(attrs.strides), pad: attrs.pad, dilations: pair(attrs.dilations), dimRoundingMode: attrs.dimRoundingMode };
+}
+
+function assertNhwc(kernel: string, attrs: ConvAttrs): void {
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC' && attrs.dataFormat !== 'channelsLast') {
+    throw new Error(`fast ${kernel} gradient: only NHWC is supported, got dataFormat ${attrs.dataFormat}`);
+  }
+}
+
+let registered = false;
+
+/**
+ * Replace tfjs' gradients of the Conv2D and DepthwiseConv2dNative kernels (process-wide, all
+ * backends) with the forward-kernel formulation above. Idempotent. The tape only calls the
+ * closure for inputs on the x -> y path, so constant weights cost nothing.
+ */
+export function registerFastGradients(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerGradient({
+    kernelName: 'Conv2D',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as ConvAttrs;
+      assertNhwc('Conv2D', a);
+      const g = geometryOf(a);
+      return {
+        x: () => tf.tidy(() => conv2dInputGrad(dy as tf.Tensor4D, x.shape, flipConvFilter(filter), filter.shape, g)),
+        filter: () => conv2dFilterGrad(x, dy as tf.Tensor4D, filter.shape, g),
+      };
+    },
+  });
+  tf.registerGradient({
+    kernelName: 'DepthwiseConv2dNative',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as ConvAttrs;
+      assertNhwc('DepthwiseConv2dNative', a);
+      const g = geometryOf(a);
+      return {
+        x: () => tf.tidy(() => depthwiseInputGrad(dy as tf.Tensor4D, x.shape, flipDepthwiseFilter(filter), filter.shape, g)),
+        filter: () => depthwiseFilterGrad(x, dy as tf.Tensor4D, filter.shape, g),
+      };
+    },
+  });
+}
