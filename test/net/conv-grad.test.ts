@@ -93,7 +93,7 @@ t.test('conv input/filter gradients match tfjs reference kernels on cpu', async 
     tf.tidy(() => {
       const x = tf.tensor4d(ref.x, c.x as [number, number, number, number]);
       const w = tf.tensor4d(ref.w, ref.wShape as [number, number, number, number]);
-      const r = tf.tensor(ref.r, ref.yShape) as tf.Tensor4D;
+      const r = tf.tensor4d(ref.r, ref.yShape as [number, number, number, number]);
       const g: ConvGeometry = { strides: c.strides, pad: c.pad, dilations: c.dilations ?? [1, 1] };
       // Direct call: dy = r.
       const dx = c.depthwise
