@@ -1,0 +1,162 @@
+/**
+ * advserve's command line: `serve`, `attack`, `classify`, on the same engine as the HTTP API.
+ * Exit codes: 0 success, 1 the attack ran but missed its goal (attack only), 2 usage or
+ * input error, 3 internal failure.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config';
+import { ApiError } from './errors';
+import { createEngine } from './engine/bootstrap';
+import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
+import { decodeImage } from './images/decode';
+import { encodePng } from './images/encode';
+
+const USAGE = `usage:
+  advserve serve                       start the HTTP service (configuration from environment, see README)
+  advserve attack --target <index|label> [options] in.png -o out.png
+  advserve attack --untargeted [--target-selection least-likely|max-loss] [--label L] [options] in.png -o out.png
+  advserve classify [--models a,b] [--top-k K] in.png
+
+attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (default 16),
+  --iterations N (default 20), --models a,b (default all), --alpha N, --seed N, --json (print the report as JSON)
+The models to load are ADVSERVE_MODELS (default all three bundled); --models narrows the ensemble.`;
+
+class UsageError extends Error {}
+
+function resolveClass(value: string, labels: string[], name: string): number {
+  if (/^\d+$/.test(value)) {
+    const i = Number(value);
+    if (i >= labels.length) throw new UsageError(`--${name} ${value} is out of range (0..${labels.length - 1})`);
+    return i;
+  }
+  const i = labels.findIndex((l) => l.toLowerCase() === value.toLowerCase());
+  if (i < 0) throw new UsageError(`--${name} "${value}" is not a label (${labels.join(', ')})`);
+  return i;
+}
+
+const quietLog = {
+  info: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
+  warn: (obj: object, msg: string) => process.stderr.write(`warning: ${msg} ${JSON.stringify(obj)}\n`),
+};
+
+async function attackCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      untargeted: { type: 'boolean', default: false },
+      'target-selection': { type: 'string', default: 'least-likely' },
+      label: { type: 'string' },
+      method: { type: 'string', default: 'mng-l1' },
+      eps: { type: 'string', default: '16' },
+      iterations: { type: 'string', default: '20' },
+      models: { type: 'string' },
+      alpha: { type: 'string' },
+      seed: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1 || !values.output) throw new UsageError('attack needs one input image and -o out.png');
+  if (!values.untargeted && values.target === undefined) throw new UsageError('attack needs --target, or --untargeted');
+  if (!ATTACK_METHODS.includes(values.method as AttackMethod)) throw new UsageError(`--method must be one of ${ATTACK_METHODS.join(', ')}`);
+  const selection = values['target-selection'] as TargetSelection;
+  if (!TARGET_SELECTIONS.includes(selection)) throw new UsageError(`--target-selection must be one of ${TARGET_SELECTIONS.join(', ')}`);
+  const config = loadConfig();
+  const image = await decodeImage(await readFile(positionals[0]), { maxPixels: config.maxPixels });
+  const engine = await createEngine(config, quietLog);
+  const models = values.models?.split(',').map((s) => s.trim()).filter(Boolean);
+  const labels = engine.labels(models);
+  const out = await engine.attack(image, {
+    method: values.method as AttackMethod,
+    eps: Number(values.eps),
+    iterations: Number(values.iterations),
+    models,
+    targeted: !values.untargeted,
+    target: values.target === undefined ? undefined : resolveClass(values.target, labels, 'target'),
+    targetSelection: selection,
+    label: values.label === undefined ? undefined : resolveClass(values.label, labels, 'label'),
+    alpha: values.alpha === undefined ? undefined : Number(values.alpha),
+    seed: values.seed === undefined ? undefined : Number(values.seed),
+  });
+  await writeFile(values.output, await encodePng(out.image));
+  const { image: _image, ...report } = out;
+  if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    process.stdout.write(
+      `${out.success ? 'success' : 'failed'}: ${out.targeted ? 'target' : 'away from'} ${out.target.label}, ensemble now ${out.ensemble.after.label} ` +
+        `(${(out.ensemble.after.prob * 100).toFixed(1)}%), linf ${out.linf}, ${out.iterations} iterations, ${out.elapsedMs} ms -> ${values.output}\n`,
+    );
+    for (const m of out.models) process.stdout.write(`  ${m.id}: ${m.before.label} -> ${m.after.label} (target prob ${m.after.targetProb.toFixed(3)})\n`);
+  }
+  engine.dispose();
+  return out.success ? 0 : 1;
+}
+
+async function classifyCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { models: { type: 'string' }, 'top-k': { type: 'string', default: '5' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError('classify needs one input image');
+  const config = loadConfig();
+  const image = await decodeImage(await readFile(positionals[0]), { maxPixels: config.maxPixels });
+  const engine = await createEngine(config, quietLog);
+  const models = values.models?.split(',').map((s) => s.trim()).filter(Boolean);
+  const out = await engine.classify(image, { models, topK: Number(values['top-k']) });
+  if (values.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  else {
+    const fmt = (top: { label: string; prob: number }[]) => top.map((p) => `${p.label} ${(p.prob * 100).toFixed(1)}%`).join(', ');
+    for (const m of out.models) process.stdout.write(`${m.id}: ${fmt(m.top)}\n`);
+    process.stdout.write(`ensemble: ${fmt(out.ensemble.top)}\n`);
+  }
+  engine.dispose();
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        await (await import('./server')).startServer();
+        return 0;
+      case 'attack':
+        return await attackCommand(rest);
+      case 'classify':
+        return await classifyCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`advserve: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ApiError) {
+      process.stderr.write(`advserve: ${err.title}: ${err.message}\n`);
+      return 2;
+    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`advserve: ${(err as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`advserve: ${(err as Error).stack ?? String(err)}\n`);
+    return 3;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (process.argv[2] !== 'serve') process.exit(code);
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * Starts the service: backend, HTTP listener (so /healthz answers at once and /readyz says
+ * 503 while models load), then the models. SIGTERM/SIGINT stop accepting work and let
+ * in-flight attacks finish, for at most ADVSERVE_SHUTDOWN_GRACE_MS.
+ */
+import { buildApp } from './app';
+import { initBackend } from './backend';
+import { ConfigError, loadConfig, type Config } from './config';
+import { loadModels } from './engine/bootstrap';
+import { Engine } from './engine/engine';
+
+export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`advserve: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let backend: string;
+  try {
+    backend = await initBackend(config.backend);
+  } catch (err) {
+    process.stderr.write(`advserve: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const engine = new Engine(backend);
+  const app = await buildApp({ engine, config, logger: { level: config.logLevel } });
+  app.log.info({ backend }, 'tfjs backend ready');
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight requests');
+    const timer = setTimeout(() => {
+      app.log.warn('grace period over, exiting with requests still in flight');
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    timer.unref();
+    app.close().then(
+      () => {
+        engine.dispose();
+        process.exit(0);
+      },
+      (err) => {
+        app.log.error({ err }, 'error while closing');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  const started = Date.now();
+  try {
+    await loadModels(engine, config, app.log);
+  } catch (err) {
+    app.log.fatal({ err }, 'model loading failed');
+    process.exit(1);
+  }
+  app.log.info({ ms: Date.now() - started, models: engine.listModels().map((m) => m.id) }, 'ready');
+}
