@@ -52,3 +52,7 @@ export const unsupportedMedia = (detail: string) =>
   new ApiError(415, 'unsupported-media-type', 'Unsupported media type', detail, 'image');
 export const notReady = () =>
   new ApiError(503, 'not-ready', 'Not ready', 'The models are still loading; retry shortly.', undefined, { 'Retry-After': '5' });
+export const deadlineExceeded = (ms: number) =>
+  new ApiError(504, 'deadline-exceeded', 'Deadline exceeded', `The request did not finish within ${ms} ms.`);
+export const notFound = (method: string, path: string) =>
+  new ApiError(404, 'not-found', 'Not found', `No route for ${method} ${path}.`);

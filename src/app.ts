@@ -1,0 +1,73 @@
+/**
+ * Builds the HTTP application (no listen): request ids, body parsers, multipart, OpenAPI
+ * and Swagger UI, the routes, and one problem+json error path for everything.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Config } from './config';
+import type { AttackEngine } from './engine/types';
+import { swaggerOptions } from './http/openapi';
+import { errorHandler, notFoundHandler } from './http/problem';
+import { IMAGE_CONTENT_TYPES, MAX_FIELD_BYTES } from './http/upload';
+import { attackRoutes } from './routes/attack';
+import { classifyRoutes } from './routes/classify';
+import { metaRoutes } from './routes/meta';
+import { sharedSchemas } from './routes/schemas';
+
+export interface BuildAppOptions {
+  engine: AttackEngine;
+  config: Config;
+  /** Fastify's `logger` option (true/false or pino options), or a ready pino logger instance. */
+  logger?: boolean | object;
+}
+
+/** Incoming X-Request-Id values are kept when they are short and plain (they end up in logs). */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function loggerOptions(logger: BuildAppOptions['logger']): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (logger && typeof logger === 'object' && typeof (logger as { child?: unknown }).child === 'function') {
+    return { loggerInstance: logger as FastifyServerOptions['loggerInstance'] };
+  }
+  return { logger: (logger ?? false) as FastifyServerOptions['logger'] };
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const { engine, config } = opts;
+  const app = Fastify({
+    ...loggerOptions(opts.logger),
+    bodyLimit: config.maxBodyBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+
+  // Only image uploads are accepted: no JSON or text bodies anywhere, so anything else is a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(IMAGE_CONTENT_TYPES, { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => done(null, body));
+  await app.register(multipart, {
+    limits: { fileSize: config.maxBodyBytes, files: 1, fields: 20, fieldSize: MAX_FIELD_BYTES, parts: 25 },
+  });
+
+  for (const schema of sharedSchemas) app.addSchema(schema);
+  await app.register(swagger, swaggerOptions);
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  const deps = { engine, config };
+  await app.register(metaRoutes, deps);
+  await app.register(attackRoutes, deps);
+  await app.register(classifyRoutes, deps);
+
+  await app.ready();
+  return app;
+}

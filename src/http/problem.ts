@@ -1,0 +1,101 @@
+/**
+ * The one place where errors become responses: every error a route, hook, body parser
+ * or plugin throws ends up here and goes out as application/problem+json (RFC 9457).
+ * Fastify's and @fastify/multipart's own errors are mapped to our stable types; anything
+ * unrecognised is a server bug (500, no internals leaked).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, PROBLEM_BASE, badParam, notFound, payloadTooLarge, unsupportedMedia } from '../errors';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+/** The shape of ajv's error objects that we read (fastify's FastifySchemaValidationError). */
+export interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Turns the first schema-validation issue into a 400 naming the parameter. */
+export function validationError(issues: ValidationIssue[], where = 'query string'): ApiError {
+  const issue = issues[0] ?? {};
+  const fromPath = (issue.instancePath ?? '').split('/').filter(Boolean)[0];
+  const params = issue.params ?? {};
+  const param = fromPath ?? (params.missingProperty as string | undefined) ?? (params.additionalProperty as string | undefined) ?? where;
+  let detail = `Parameter "${param}" ${issue.message ?? 'is invalid'}`;
+  if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
+  return badParam(param, `${detail} (${where}).`);
+}
+
+const MULTIPART_LIMITS: Record<string, string> = {
+  FST_PARTS_LIMIT: 'The multipart body has too many parts.',
+  FST_FIELDS_LIMIT: 'The multipart body has too many fields.',
+};
+
+/** Maps an error to the ApiError it stands for; undefined for errors that are server bugs. */
+export function toApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  const e = err as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
+  if (!e || typeof e !== 'object') return undefined;
+  if (Array.isArray(e.validation)) {
+    return validationError(e.validation, e.validationContext === 'querystring' ? 'query string' : e.validationContext);
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return payloadTooLarge('The request body is larger than the configured limit.');
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return payloadTooLarge(MULTIPART_LIMITS[e.code]);
+    case 'FST_FILES_LIMIT':
+      return badParam('image', 'Send exactly one file, in the multipart field "image".');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return unsupportedMedia('Send the image as multipart/form-data (field "image") or as a raw image/png, image/jpeg or image/webp body.');
+    case 'FST_PROTO_VIOLATION':
+    case 'FST_INVALID_JSON_FIELD_ERROR':
+      return badParam('body', `Malformed multipart body: ${e.message}.`);
+  }
+  // Other client errors fastify raises itself (bad Content-Length, aborted upload, bad URL...).
+  const status = e.statusCode ?? 500;
+  if (status === 404) return new ApiError(404, 'not-found', 'Not found', e.message ?? 'Not found.');
+  if (status === 413) return payloadTooLarge(e.message ?? 'Payload too large.');
+  if (status === 415) return unsupportedMedia(e.message ?? 'Unsupported media type.');
+  if (status >= 400 && status < 500) return new ApiError(status, 'invalid-parameter', 'Bad request', e.message ?? 'Bad request.');
+  return undefined;
+}
+
+export function problemBody(err: ApiError, request: FastifyRequest) {
+  return {
+    type: PROBLEM_BASE + err.type,
+    title: err.title,
+    status: err.status,
+    detail: err.message,
+    ...(err.param !== undefined ? { param: err.param } : {}),
+    instance: request.url.split('?')[0],
+    requestId: String(request.id),
+  };
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: ApiError) {
+  return reply.code(err.status).headers(err.headers).type(PROBLEM_CONTENT_TYPE).send(problemBody(err, request));
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  if (reply.raw.destroyed) {
+    // The client is gone (e.g. it disconnected during an attack); nobody will read an answer.
+    request.log.info({ err: error }, 'client closed the connection before the response');
+    return reply.code(499).send();
+  }
+  const api = toApiError(error);
+  if (api) {
+    if (api.status >= 500) request.log.warn({ err: error }, api.message);
+    return sendProblem(request, reply, api);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(request, reply, new ApiError(500, 'internal', 'Internal error', 'The server failed to handle the request; see the server log for this request id.'));
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  return sendProblem(request, reply, notFound(request.method, request.url.split('?')[0]));
+}

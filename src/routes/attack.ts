@@ -1,0 +1,161 @@
+/** POST /v1/attack/targeted and /v1/attack/untargeted. */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { Config } from '../config';
+import type { AttackEngine, AttackOutcome, AttackParams } from '../engine/types';
+import { ApiError, badParam } from '../errors';
+import { requestAbort } from '../http/abort';
+import { wantsJson } from '../http/accept';
+import { mergeParams, parseModels, resolveLabel } from '../http/params';
+import { requireReady } from '../http/readiness';
+import { readUpload } from '../http/upload';
+import { decodeImage } from '../images/decode';
+import { encodePng } from '../images/encode';
+import type { RgbImage } from '../images/types';
+import { imageBody, problems } from './responses';
+import { AttackJson, TargetedParams, UntargetedParams } from './schemas';
+
+export interface RouteDeps {
+  engine: AttackEngine;
+  config: Config;
+}
+
+const resultHeaders = {
+  'X-Advserve-Success': { type: 'string', enum: ['true', 'false'], description: 'Whether the attack reached its goal on the ensemble.' },
+  'X-Advserve-Target': { type: 'string', description: 'The target label (untargeted: the label aimed at or moved away from).' },
+  'X-Advserve-Linf': { type: 'number', description: 'L-infinity distance from the input, 0..255 scale.' },
+  'X-Advserve-Iterations': { type: 'integer' },
+  'X-Advserve-Elapsed-Ms': { type: 'number' },
+};
+
+const attackResponses = {
+  200: {
+    description: 'The adversarial image (same size as the input, alpha passed through): PNG by default, JSON with Accept: application/json.',
+    headers: resultHeaders,
+    content: {
+      'image/png': { schema: { type: 'string', format: 'binary' } },
+      'application/json': { schema: Type.Ref(AttackJson) },
+    },
+  },
+  ...problems(400, 404, 413, 415, 500, 503, 504),
+};
+
+/** Header values must be latin-1; custom models may have other labels. */
+const headerSafe = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s : encodeURIComponent(s));
+
+async function runAttack(engine: AttackEngine, image: RgbImage, params: AttackParams, reply: FastifyReply, timeoutMs: number) {
+  const abort = requestAbort(reply, timeoutMs);
+  try {
+    return await engine.attack(image, { ...params, signal: abort.signal });
+  } catch (err) {
+    // Whatever the engine threw on abort, report why we aborted (504 for the deadline).
+    if (abort.signal.aborted && !(err instanceof ApiError)) throw abort.signal.reason;
+    throw err;
+  } finally {
+    abort.done();
+  }
+}
+
+async function sendOutcome(request: FastifyRequest, reply: FastifyReply, out: AttackOutcome) {
+  const png = await encodePng(out.image);
+  reply.headers({
+    'X-Advserve-Success': String(out.success),
+    'X-Advserve-Target': headerSafe(out.target.label),
+    'X-Advserve-Linf': String(out.linf),
+    'X-Advserve-Iterations': String(out.iterations),
+    'X-Advserve-Elapsed-Ms': String(Math.round(out.elapsedMs)),
+    Vary: 'Accept',
+  });
+  if (!wantsJson(request.headers.accept)) return reply.type('image/png').send(png);
+  return reply.type('application/json; charset=utf-8').send({
+    method: out.method,
+    eps: out.eps,
+    iterations: out.iterations,
+    targeted: out.targeted,
+    target: out.target,
+    success: out.success,
+    linf: out.linf,
+    l2: out.l2,
+    elapsedMs: out.elapsedMs,
+    models: out.models,
+    ensemble: out.ensemble,
+    image: png.toString('base64'),
+  });
+}
+
+/** Parameters both attack routes share, already validated by the schema. */
+function common(p: TargetedParams | UntargetedParams) {
+  return {
+    method: p.method ?? 'mng-l1',
+    eps: p.eps ?? 16,
+    iterations: p.iterations ?? 20,
+    ...(p.alpha !== undefined ? { alpha: p.alpha } : {}),
+    ...(p.seed !== undefined ? { seed: p.seed } : {}),
+  };
+}
+
+export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine, config }) => {
+  const onRequest = requireReady(engine);
+
+  app.post<{ Querystring: TargetedParams }>(
+    '/v1/attack/targeted',
+    {
+      onRequest,
+      config: { swaggerTransform: imageBody(TargetedParams) },
+      schema: {
+        operationId: 'attackTargeted',
+        tags: ['attack'],
+        summary: 'Targeted attack: perturb the image so the models predict the target class.',
+        querystring: TargetedParams,
+        response: attackResponses,
+      },
+    },
+    async (request, reply) => {
+      const upload = await readUpload(request);
+      const p = mergeParams<TargetedParams>(request, upload.fields);
+      if (p.target === undefined) throw badParam('target', 'Parameter "target" is required: a class index or a label name.');
+      const models = parseModels(engine, p.models);
+      const target = resolveLabel(engine.labels(models), p.target, 'target');
+      const image = await decodeImage(upload.image, config);
+      const params: AttackParams = { ...common(p), targeted: true, target, ...(models ? { models } : {}) };
+      return sendOutcome(request, reply, await runAttack(engine, image, params, reply, config.requestTimeoutMs));
+    },
+  );
+
+  app.post<{ Querystring: UntargetedParams }>(
+    '/v1/attack/untargeted',
+    {
+      onRequest,
+      config: { swaggerTransform: imageBody(UntargetedParams) },
+      schema: {
+        operationId: 'attackUntargeted',
+        tags: ['attack'],
+        summary: 'Untargeted attack: perturb the image so the models change their prediction.',
+        querystring: UntargetedParams,
+        response: attackResponses,
+      },
+    },
+    async (request, reply) => {
+      const upload = await readUpload(request);
+      const p = mergeParams<UntargetedParams>(request, upload.fields);
+      const models = parseModels(engine, p.models);
+      const targetSelection = p.target_selection ?? 'least-likely';
+      let label: number | undefined;
+      if (p.label !== undefined) {
+        if (targetSelection !== 'max-loss') throw badParam('label', 'Parameter "label" only applies to target_selection=max-loss.');
+        label = resolveLabel(engine.labels(models), p.label, 'label');
+      } else {
+        engine.labels(models); // same model checks as the targeted route
+      }
+      const image = await decodeImage(upload.image, config);
+      const params: AttackParams = {
+        ...common(p),
+        targeted: false,
+        targetSelection,
+        ...(label !== undefined ? { label } : {}),
+        ...(models ? { models } : {}),
+      };
+      return sendOutcome(request, reply, await runAttack(engine, image, params, reply, config.requestTimeoutMs));
+    },
+  );
+};

@@ -1,0 +1,38 @@
+/** POST /v1/classify: top-k labels per model and for the ensemble. */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { badParam } from '../errors';
+import { mergeParams, parseModels } from '../http/params';
+import { requireReady } from '../http/readiness';
+import { readUpload } from '../http/upload';
+import { decodeImage } from '../images/decode';
+import type { RouteDeps } from './attack';
+import { imageBody, jsonOk, problems } from './responses';
+import { ClassifyJson, ClassifyParams } from './schemas';
+
+export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine, config }) => {
+  app.post<{ Querystring: ClassifyParams }>(
+    '/v1/classify',
+    {
+      onRequest: requireReady(engine),
+      config: { swaggerTransform: imageBody(ClassifyParams) },
+      schema: {
+        operationId: 'classify',
+        tags: ['classify'],
+        summary: 'Classify an image with the loaded models.',
+        querystring: ClassifyParams,
+        response: { 200: jsonOk(Type.Ref(ClassifyJson), 'Top-k labels per model and for the ensemble.'), ...problems(400, 404, 413, 415, 500, 503) },
+      },
+    },
+    async (request) => {
+      const upload = await readUpload(request);
+      const p = mergeParams<ClassifyParams>(request, upload.fields);
+      const models = parseModels(engine, p.models);
+      const labels = engine.labels(models);
+      const topK = p.top_k ?? 5;
+      if (topK > labels.length) throw badParam('top_k', `Parameter "top_k" must be at most ${labels.length} (the number of labels).`);
+      const image = await decodeImage(upload.image, config);
+      return engine.classify(image, { topK, ...(models ? { models } : {}) });
+    },
+  );
+};

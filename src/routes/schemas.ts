@@ -1,0 +1,132 @@
+/**
+ * TypeBox schemas shared by the routes. Objects with an $id are registered once with
+ * app.addSchema (see sharedSchemas) and referenced with Type.Ref, so they become
+ * components/schemas in the OpenAPI document instead of being repeated per route.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ATTACK_METHODS, TARGET_SELECTIONS } from '../engine/types';
+
+/** A string enum as a plain JSON-schema `enum` (a TypeBox Union of literals gives poor anyOf errors). */
+export const StringEnum = <T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'Stable problem type URI (https://advserve.dev/problems/<slug>).' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    param: Type.Optional(Type.String({ description: 'The request parameter at fault.' })),
+    instance: Type.Optional(Type.String({ description: 'The request path.' })),
+    requestId: Type.Optional(Type.String({ description: 'Same as the X-Request-Id response header.' })),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json).' },
+);
+
+export const LabelProb = Type.Object(
+  { index: Type.Integer({ minimum: 0 }), label: Type.String(), prob: Type.Number() },
+  { $id: 'LabelProb' },
+);
+
+export const ModelInfo = Type.Object(
+  {
+    id: Type.String(),
+    labels: Type.Array(Type.String()),
+    inputSize: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2, description: '[height, width]' }),
+    inputRange: Type.Array(Type.Number(), { minItems: 2, maxItems: 2 }),
+    format: StringEnum(['layers', 'graph'] as const),
+    source: Type.String(),
+    backend: Type.String(),
+  },
+  { $id: 'ModelInfo' },
+);
+
+const Verdict = Type.Object({ label: Type.String(), prob: Type.Number() });
+const VerdictAfter = Type.Object({ label: Type.String(), prob: Type.Number(), targetProb: Type.Number() });
+
+export const ModelVerdict = Type.Object(
+  { id: Type.String(), before: Verdict, after: VerdictAfter },
+  { $id: 'ModelVerdict' },
+);
+
+export const AttackJson = Type.Object(
+  {
+    method: StringEnum(ATTACK_METHODS),
+    eps: Type.Number(),
+    iterations: Type.Integer(),
+    targeted: Type.Boolean(),
+    target: Type.Object({ index: Type.Integer(), label: Type.String() }),
+    success: Type.Boolean(),
+    linf: Type.Number({ description: 'L-infinity distance of the output from the input, 0..255 scale.' }),
+    l2: Type.Number(),
+    elapsedMs: Type.Number(),
+    models: Type.Array(Type.Ref(ModelVerdict)),
+    ensemble: Type.Object({ before: Verdict, after: VerdictAfter }),
+    image: Type.String({ contentEncoding: 'base64', description: 'The adversarial image, base64-encoded PNG.' }),
+  },
+  { $id: 'AttackJson' },
+);
+
+export const ClassifyJson = Type.Object(
+  {
+    models: Type.Array(Type.Object({ id: Type.String(), top: Type.Array(Type.Ref(LabelProb)) })),
+    ensemble: Type.Object({ top: Type.Array(Type.Ref(LabelProb)) }),
+  },
+  { $id: 'ClassifyJson' },
+);
+
+export const ModelsJson = Type.Object(
+  { models: Type.Array(Type.Ref(ModelInfo)), backend: Type.String() },
+  { $id: 'ModelsJson' },
+);
+
+export const HealthJson = Type.Object({ status: StringEnum(['ok'] as const) }, { $id: 'HealthJson' });
+
+/** Registration order matters: a schema must be added after the ones it references. */
+export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVerdict, AttackJson, ClassifyJson, ModelsJson, HealthJson];
+
+// ---- parameters (query string, or multipart text fields with the same names) ----
+
+const modelsParam = Type.String({ description: 'Comma-separated model ids; all loaded models when omitted.', examples: ['inception_v3,mobilenet_v2'] });
+
+const attackCommon = {
+  eps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, default: 16, description: 'L-infinity budget on the 0..255 scale.' })),
+  iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
+  method: Type.Optional(StringEnum(ATTACK_METHODS, { default: 'mng-l1' })),
+  models: Type.Optional(modelsParam),
+  alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'ifgsm step on the 0..255 scale (default 1).' })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
+};
+
+/**
+ * `target` is required, but it may come as a multipart field instead of the query string,
+ * so the schema cannot mark it required; the route checks it after merging the two.
+ */
+export const TargetedParams = Type.Object({
+  target: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): class index or label name (case-insensitive).', examples: ['Neutral', '2'] })),
+  ...attackCommon,
+});
+export type TargetedParams = Static<typeof TargetedParams>;
+
+export const UntargetedParams = Type.Object({
+  ...attackCommon,
+  target_selection: Type.Optional(StringEnum(TARGET_SELECTIONS, { default: 'least-likely', description: 'least-likely: push towards the least likely class; max-loss: push away from the clean label.' })),
+  label: Type.Optional(Type.String({ minLength: 1, description: 'max-loss only: the clean label (index or name); the ensemble prediction when omitted.' })),
+});
+export type UntargetedParams = Static<typeof UntargetedParams>;
+
+export const ClassifyParams = Type.Object({
+  models: Type.Optional(modelsParam),
+  top_k: Type.Optional(Type.Integer({ minimum: 1, default: 5, description: 'At most the number of labels.' })),
+});
+export type ClassifyParams = Static<typeof ClassifyParams>;
+
+/** Multipart form schemas, for the OpenAPI document only (the routes read multipart themselves). */
+export const imageFormSchema = (params: TSchema) => ({
+  type: 'object',
+  required: ['image'],
+  properties: {
+    image: { type: 'string', format: 'binary', description: 'PNG, JPEG or WebP.' },
+    ...(params as unknown as { properties: Record<string, unknown> }).properties,
+  },
+});

@@ -1,0 +1,127 @@
+/**
+ * A deterministic in-memory AttackEngine for the HTTP tests: no tensors, no models.
+ * attack() moves every RGB value by +/- min(eps, 1) (sign alternates by byte index),
+ * clamped to [0, 255]; classify() derives probabilities from the mean pixel value.
+ * Every call's arguments are recorded so tests can check how the routes parsed input.
+ */
+import { unknownModel } from '../../src/errors';
+import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from '../../src/engine/types';
+import type { RgbImage } from '../../src/images/types';
+import type { ModelInfo } from '../../src/models/types';
+
+export const FAKE_LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
+export const FAKE_MODELS = ['fake_a', 'fake_b'];
+
+export interface FakeEngineOptions {
+  ready?: boolean;
+  /** attack() waits this long (abortably) before answering. */
+  attackDelayMs?: number;
+}
+
+export class FakeEngine implements AttackEngine {
+  ready: boolean;
+  readonly backend = 'fake';
+  attackDelayMs: number;
+  readonly attackCalls: { image: RgbImage; params: AttackParams }[] = [];
+  readonly classifyCalls: { image: RgbImage; opts: { models?: string[]; topK: number } }[] = [];
+
+  constructor(opts: FakeEngineOptions = {}) {
+    this.ready = opts.ready ?? true;
+    this.attackDelayMs = opts.attackDelayMs ?? 0;
+  }
+
+  listModels(): ModelInfo[] {
+    return FAKE_MODELS.map((id) => ({
+      id,
+      labels: [...FAKE_LABELS],
+      inputSize: [224, 224],
+      inputRange: [0, 1],
+      format: 'layers',
+      source: 'fake',
+      backend: this.backend,
+    }));
+  }
+
+  labels(models?: string[]): string[] {
+    for (const id of models ?? []) if (!FAKE_MODELS.includes(id)) throw unknownModel(id);
+    return [...FAKE_LABELS];
+  }
+
+  private probs(image: RgbImage, salt: number): number[] {
+    let sum = 0;
+    for (const v of image.rgb) sum += v;
+    const mean = image.rgb.length ? sum / image.rgb.length : 0;
+    const raw = FAKE_LABELS.map((_, i) => 1 + ((Math.round(mean) + i * 7 + salt) % 11));
+    const total = raw.reduce((a, b) => a + b, 0);
+    return raw.map((r) => r / total);
+  }
+
+  private top(probs: number[], k: number): LabelProb[] {
+    return probs
+      .map((prob, index) => ({ index, label: FAKE_LABELS[index], prob }))
+      .sort((a, b) => b.prob - a.prob || a.index - b.index)
+      .slice(0, k);
+  }
+
+  async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
+    this.classifyCalls.push({ image, opts });
+    const ids = opts.models ?? FAKE_MODELS;
+    this.labels(ids);
+    return {
+      models: ids.map((id, i) => ({ id, top: this.top(this.probs(image, i), opts.topK) })),
+      ensemble: { top: this.top(this.probs(image, 99), opts.topK) },
+    };
+  }
+
+  async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
+    this.attackCalls.push({ image, params });
+    const ids = params.models ?? FAKE_MODELS;
+    this.labels(ids);
+    if (this.attackDelayMs > 0) await abortableDelay(this.attackDelayMs, params.signal);
+    params.signal?.throwIfAborted();
+
+    const step = Math.min(params.eps, 1);
+    const rgb = new Uint8Array(image.rgb.length);
+    let linf = 0;
+    let sq = 0;
+    for (let i = 0; i < rgb.length; i++) {
+      const v = Math.max(0, Math.min(255, Math.round(image.rgb[i] + (i % 2 === 0 ? step : -step))));
+      rgb[i] = v;
+      const d = Math.abs(v - image.rgb[i]);
+      linf = Math.max(linf, d);
+      sq += d * d;
+    }
+    const target = params.target ?? 0;
+    const before = { label: FAKE_LABELS[2], prob: 0.9 };
+    const after = { label: FAKE_LABELS[target], prob: 0.8, targetProb: 0.8 };
+    return {
+      image: { width: image.width, height: image.height, rgb, alpha: image.alpha },
+      method: params.method,
+      eps: params.eps,
+      iterations: params.iterations,
+      targeted: params.targeted,
+      target: { index: target, label: FAKE_LABELS[target] },
+      success: true,
+      linf,
+      l2: Math.sqrt(sq),
+      elapsedMs: 1.5,
+      models: ids.map((id) => ({ id, before, after })),
+      ensemble: { before, after },
+    };
+  }
+}
+
+function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
