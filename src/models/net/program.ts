@@ -1,0 +1,104 @@
+/**
+ * A compiled network: a straight-line list of steps over named values, plus the tensors it
+ * owns. Both compilers (Layers and Graph) emit into a ProgramBuilder.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConvLayer, ConvLayerOptions, DenseLayer, FusedActivation, disposeConvLayer, disposeDenseLayer, makeConvLayer, makeDenseLayer } from './ops';
+
+export interface CompiledNet {
+  /** x: [N, h, w, C] in the model's own input range and size. Returns pre-softmax logits [N, classes]. */
+  forward(x: tf.Tensor4D): tf.Tensor2D;
+  /** true when the original model ended in softmax (and forward() therefore stops before it). */
+  endsInSoftmax: boolean;
+  /** Layers/ops that are run through tfjs' own implementation instead of a fast op (empty for the bundled models). */
+  fallbacks: string[];
+  /** Frees the compiled weights AND the source model (the net owns it: fallbacks run its layers). */
+  dispose(): void;
+}
+
+export interface Step {
+  /** For error messages: the layer or node this step comes from. */
+  name: string;
+  inputs: string[];
+  out: string;
+  run(xs: tf.Tensor[]): tf.Tensor;
+}
+
+export class ProgramBuilder {
+  readonly steps: Step[] = [];
+  readonly fallbacks: string[] = [];
+  /** Values known at compile time (graph Consts), owned. */
+  private readonly consts = new Map<string, tf.Tensor>();
+  private readonly owned: tf.Tensor[] = [];
+  private readonly convs: ConvLayer[] = [];
+  private readonly denses: DenseLayer[] = [];
+
+  /** Keep a tensor alive until dispose(). */
+  own<T extends tf.Tensor>(t: T): T {
+    this.owned.push(tf.keep(t));
+    return t;
+  }
+
+  setConst(name: string, t: tf.Tensor): void {
+    this.consts.set(name, this.own(tf.clone(t)));
+  }
+
+  constOf(name: string): tf.Tensor | undefined {
+    return this.consts.get(name);
+  }
+
+  conv(o: ConvLayerOptions): ConvLayer {
+    const l = makeConvLayer(o);
+    this.convs.push(l);
+    return l;
+  }
+
+  dense(kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined, activation: FusedActivation): DenseLayer {
+    const l = makeDenseLayer(kernel, bias, activation);
+    this.denses.push(l);
+    return l;
+  }
+
+  add(name: string, inputs: string[], out: string, run: (xs: tf.Tensor[]) => tf.Tensor): void {
+    this.steps.push({ name, inputs, out, run });
+  }
+
+  /** Frees what was built so far (compilation failed). */
+  abandon(): void {
+    for (const t of this.owned) t.dispose();
+    for (const l of this.convs) disposeConvLayer(l);
+    for (const l of this.denses) disposeDenseLayer(l);
+    this.owned.length = 0;
+    this.convs.length = 0;
+    this.denses.length = 0;
+  }
+
+  build(input: string, output: string, endsInSoftmax: boolean, disposeModel: () => void): CompiledNet {
+    const steps = this.steps.slice();
+    const consts = this.consts;
+    return {
+      endsInSoftmax,
+      fallbacks: this.fallbacks.slice(),
+      forward: (x: tf.Tensor4D) =>
+        tf.tidy(() => {
+          if (x.rank !== 4) throw new Error(`compiled net: expected a rank-4 NHWC input, got shape [${x.shape}]`);
+          const values = new Map<string, tf.Tensor>(consts);
+          values.set(input, x);
+          for (const s of steps) {
+            const xs = s.inputs.map((k) => {
+              const v = values.get(k);
+              if (!v) throw new Error(`compiled net: step ${s.name} reads ${k}, which was not computed`);
+              return v;
+            });
+            values.set(s.out, s.run(xs));
+          }
+          const y = values.get(output)!;
+          return (y.rank === 2 ? y : tf.reshape(y, [y.shape[0], -1])) as tf.Tensor2D;
+        }),
+      dispose: () => {
+        this.abandon();
+        disposeModel();
+      },
+    };
+  }
+}
