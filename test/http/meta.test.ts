@@ -1,0 +1,58 @@
+import t from 'tap';
+import request from 'supertest';
+import { isProblem, setup } from './helpers';
+
+t.test('models, health, readiness', async (t) => {
+  const { server, engine } = await setup(t, { engine: { ready: false } });
+  let res = await request(server).get('/healthz');
+  t.equal(res.status, 200);
+  t.same(res.body, { status: 'ok' });
+
+  res = await request(server).get('/readyz');
+  isProblem(t, res, 503, 'not-ready');
+  t.equal(res.headers['retry-after'], '5');
+  engine.ready = true;
+  res = await request(server).get('/readyz');
+  t.equal(res.status, 200);
+  t.same(res.body, { status: 'ok' });
+
+  res = await request(server).get('/v1/models');
+  t.equal(res.status, 200);
+  t.equal(res.body.backend, 'fake');
+  t.same(res.body.models.map((m: { id: string }) => m.id), ['fake_a', 'fake_b']);
+  t.match(res.body.models[0], { labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'], inputSize: [224, 224], format: 'layers' });
+});
+
+t.test('unknown routes and methods are problem+json 404s', async (t) => {
+  const { server } = await setup(t);
+  const body = isProblem(t, await request(server).get('/v2/nothing?x=1'), 404, 'not-found');
+  t.equal(body.instance, '/v2/nothing');
+  isProblem(t, await request(server).get('/v1/attack/targeted'), 404, 'not-found');
+  isProblem(t, await request(server).delete('/v1/models'), 404, 'not-found');
+});
+
+t.test('request ids: generated, or taken from a plain X-Request-Id', async (t) => {
+  const { server } = await setup(t);
+  let res = await request(server).get('/healthz');
+  t.match(res.headers['x-request-id'], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  res = await request(server).get('/healthz').set('X-Request-Id', 'trace-123');
+  t.equal(res.headers['x-request-id'], 'trace-123');
+  res = await request(server).get('/healthz').set('X-Request-Id', 'bad id with spaces');
+  t.not(res.headers['x-request-id'], 'bad id with spaces');
+  const problem = await request(server).get('/nope').set('X-Request-Id', 'trace-456');
+  t.equal(problem.body.requestId, 'trace-456', 'problem bodies carry the request id');
+});
+
+t.test('OpenAPI document and Swagger UI', async (t) => {
+  const { server } = await setup(t);
+  let res = await request(server).get('/openapi.json');
+  t.equal(res.status, 200);
+  t.equal(res.body.openapi, '3.0.3');
+  t.equal(res.body.info.title, 'advserve');
+  t.ok(res.body.paths['/v1/attack/targeted'].post.requestBody.content['multipart/form-data']);
+  t.ok(res.body.paths['/v1/attack/targeted'].post.requestBody.content['image/png']);
+  t.notOk(res.body.paths['/openapi.json'], 'the document does not list itself');
+  res = await request(server).get('/docs').redirects(2);
+  t.equal(res.status, 200);
+  t.match(res.text, /swagger/i);
+});

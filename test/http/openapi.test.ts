@@ -1,0 +1,28 @@
+/** Fails when openapi.yaml no longer matches the route schemas: run `npm run openapi` and commit. */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { OPENAPI_PATH, generateOpenApiYaml } from '../../scripts/generate-openapi';
+
+t.test('openapi.yaml is up to date', async (t) => {
+  const committed = readFileSync(OPENAPI_PATH, 'utf8');
+  const fresh = await generateOpenApiYaml();
+  t.ok(committed === fresh, 'openapi.yaml is stale: run `npm run openapi` and commit the result');
+});
+
+t.test('openapi.yaml describes what clients need', async (t) => {
+  const doc = parse(readFileSync(OPENAPI_PATH, 'utf8'));
+  t.equal(doc.openapi, '3.0.3');
+  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/models']);
+  for (const path of ['/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify']) {
+    const op = doc.paths[path].post;
+    t.same(Object.keys(op.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp'], `${path} bodies`);
+    t.same(op.requestBody.content['multipart/form-data'].schema.properties.image, { type: 'string', format: 'binary', description: 'PNG, JPEG or WebP.' });
+    for (const code of ['400', '404', '413', '415', '503']) {
+      t.same(op.responses[code].content['application/problem+json'].schema, { $ref: '#/components/schemas/Problem' }, `${path} ${code}`);
+    }
+  }
+  const eps = doc.paths['/v1/attack/targeted'].post.parameters.find((p: { name: string }) => p.name === 'eps');
+  t.match(eps.schema, { minimum: 0, exclusiveMinimum: true, maximum: 64, default: 16 }, 'OpenAPI 3.0 exclusiveMinimum');
+  t.ok(doc.components.schemas.AttackJson && doc.components.schemas.Problem);
+});
