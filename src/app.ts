@@ -10,7 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config';
 import type { AttackEngine } from './engine/types';
 import { swaggerOptions } from './http/openapi';
-import { errorHandler, notFoundHandler } from './http/problem';
+import { clientErrorHandler, errorHandler, notFoundHandler } from './http/problem';
 import { IMAGE_CONTENT_TYPES, MAX_FIELD_BYTES } from './http/upload';
 import { attackRoutes } from './routes/attack';
 import { classifyRoutes } from './routes/classify';
@@ -39,6 +39,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const app = Fastify({
     ...loggerOptions(opts.logger),
     bodyLimit: config.maxBodyBytes,
+    // Errors raised before routing (bad URL encoding) and by node's HTTP parser: problem+json too.
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();

@@ -4,6 +4,8 @@
  * Fastify's and @fastify/multipart's own errors are mapped to our stable types; anything
  * unrecognised is a server bug (500, no internals leaked).
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, PROBLEM_BASE, badParam, notFound, payloadTooLarge, unsupportedMedia } from '../errors';
 
@@ -78,7 +80,11 @@ export function problemBody(err: ApiError, request: FastifyRequest) {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: ApiError) {
-  return reply.code(err.status).headers(err.headers).type(PROBLEM_CONTENT_TYPE).send(problemBody(err, request));
+  return reply
+    .code(err.status)
+    .headers({ ...err.headers, 'X-Request-Id': String(request.id) }) // also for errors raised before onRequest
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemBody(err, request));
 }
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
@@ -98,4 +104,25 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   return sendProblem(request, reply, notFound(request.method, request.url.split('?')[0]));
+}
+
+/**
+ * Errors node's HTTP parser raises before there is a request object (unparsable request line,
+ * headers too large, a body shorter than its Content-Length...). Fastify's default answers
+ * plain JSON; this answers problem+json like everything else, then closes the socket.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, type, title] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'deadline-exceeded', 'Request timeout']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'payload-too-large', 'Request headers too large']
+    : [400, 'invalid-parameter', 'Bad request'];
+  const body = JSON.stringify({ type: PROBLEM_BASE + type, title, status, detail: 'The request could not be parsed as HTTP.' });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

@@ -56,3 +56,29 @@ t.test('OpenAPI document and Swagger UI', async (t) => {
   t.equal(res.status, 200);
   t.match(res.text, /swagger/i);
 });
+
+t.test('requests that do not parse: problem+json from the framework and HTTP layers', async (t) => {
+  const { app } = await setup(t);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  const net = await import('node:net');
+  const raw = (text: string) =>
+    new Promise<string>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      let out = '';
+      c.on('data', (d) => (out += d));
+      c.on('close', () => resolve(out));
+      c.on('error', () => resolve(out));
+      c.end(text);
+    });
+  let out = await raw('GET /%zz%% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.match(out, /^HTTP\/1\.1 400/);
+  t.match(out, /content-type: application\/problem\+json/i);
+  t.match(out, /x-request-id: /i);
+  t.match(out, /"type":"https:\/\/advserve\.dev\/problems\/invalid-parameter"/);
+  // Body shorter than its Content-Length, then the client half-closes: node's parser fails.
+  out = await raw('POST /v1/attack/targeted?target=1 HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100\r\n\r\nabc');
+  t.match(out, /^HTTP\/1\.1 400/);
+  t.match(out, /content-type: application\/problem\+json/i);
+  t.match(out, /"status":400/);
+});
