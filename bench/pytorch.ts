@@ -1,0 +1,126 @@
+/**
+ * The optional PyTorch CPU peer: runs bench/pytorch_step.py under /usr/bin/python3 (or
+ * --python) with 2 threads (or --torch-threads), once as installed ("plain") and once with OpenBLAS-OpenMP forced
+ * through LD_LIBRARY_PATH, and, for reference, once with Debian's reference BLAS when that is
+ * installed and plain did not already use it. The faster of plain and openblas-openmp (total
+ * time over all rows) is the peer. Never required: any failure becomes a skip reason.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface TorchStep {
+  batch: number;
+  ms_per_step: number;
+  image_steps_per_s: number;
+  reps: number;
+  ms_all: number[];
+}
+
+export interface TorchRun {
+  setup: string;
+  ld_library_path: string;
+  torch: string;
+  torchvision: string;
+  python: string;
+  threads: number;
+  blas_libs: string[];
+  mkldnn: boolean;
+  results: Record<string, TorchStep[]>;
+  seconds: number;
+  max_rss_mb: number;
+}
+
+export interface TorchOutcome {
+  runs: TorchRun[];
+  /** Setup name of the run used as the peer; null when skipped. */
+  peer: string | null;
+  skipped?: string;
+  /** Setups that were tried and failed or were left out, with why. */
+  notes: string[];
+}
+
+const LIBDIR = '/usr/lib/x86_64-linux-gnu';
+const OPENBLAS_OPENMP = `${LIBDIR}/openblas-openmp`;
+const REFERENCE_BLAS = `${LIBDIR}/blas:${LIBDIR}/lapack`;
+
+interface Options {
+  python: string;
+  models: string[];
+  batches: number[];
+  quick: boolean;
+  ensemble: boolean;
+  threads: number;
+  progress: (msg: string) => void;
+}
+
+function runOnce(opts: Options, setup: string, ldPath: string | undefined): Promise<TorchRun | { error: string; skip: boolean }> {
+  const args = [
+    join(__dirname, 'pytorch_step.py'),
+    '--models',
+    opts.models.join(','),
+    '--batches',
+    opts.batches.join(','),
+    '--threads',
+    String(opts.threads),
+    ...(opts.quick ? ['--min-reps', '2', '--max-reps', '3', '--budget-s', '1'] : []),
+    ...(opts.ensemble ? [] : ['--no-ensemble']),
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
+  if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
+  else env.LD_LIBRARY_PATH = ldPath;
+  return new Promise((resolve) => {
+    execFile(opts.python, args, { env, timeout: 360_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : undefined;
+      if (code === 'ENOENT') return resolve({ error: `${opts.python} not found`, skip: true });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '');
+      } catch {
+        const why = err ? `${err.message.split('\n')[0]}` : 'no JSON on stdout';
+        return resolve({ error: `${setup}: ${why}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`, skip: false });
+      }
+      const obj = parsed as Partial<TorchRun> & { skipped?: string; error?: string };
+      if (obj.skipped) return resolve({ error: `${opts.python} cannot import torch/torchvision (${obj.skipped})`, skip: true });
+      if (obj.error || err) return resolve({ error: `${setup}: ${obj.error ?? err?.message}`, skip: false });
+      resolve({ ...(obj as TorchRun), setup });
+    });
+  });
+}
+
+const totalMs = (r: TorchRun) => Object.values(r.results).reduce((s, rows) => s + rows.reduce((t, x) => t + x.ms_per_step, 0), 0);
+const usesReferenceBlas = (r: TorchRun) => r.blas_libs.some((l) => l.startsWith(`${LIBDIR}/blas/`));
+
+export async function runPytorch(opts: Options): Promise<TorchOutcome> {
+  const notes: string[] = [];
+  if (!existsSync(opts.python)) return { runs: [], peer: null, skipped: `${opts.python} not found`, notes };
+  const runs: TorchRun[] = [];
+  opts.progress('pytorch: plain');
+  const plain = await runOnce(opts, 'plain', undefined);
+  if ('error' in plain) {
+    if (plain.skip) return { runs: [], peer: null, skipped: plain.error, notes };
+    notes.push(plain.error);
+  } else runs.push(plain);
+
+  if (existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`)) {
+    opts.progress('pytorch: openblas-openmp');
+    const ob = await runOnce(opts, 'openblas-openmp', OPENBLAS_OPENMP);
+    if ('error' in ob) notes.push(ob.error);
+    else runs.push(ob);
+  } else {
+    notes.push(`openblas-openmp run left out: ${OPENBLAS_OPENMP}/libblas.so.3 not installed (apt-get install libopenblas0-openmp)`);
+  }
+
+  // Informational: what the 'plain' install gives on a machine whose libblas.so.3 is Debian's reference BLAS.
+  if (runs.length && !runs.some(usesReferenceBlas) && existsSync(`${LIBDIR}/blas/libblas.so.3`)) {
+    opts.progress('pytorch: reference-blas (informational)');
+    const ref = await runOnce(opts, 'reference-blas', REFERENCE_BLAS);
+    if ('error' in ref) notes.push(ref.error);
+    else runs.push(ref);
+  }
+
+  const candidates = runs.filter((r) => r.setup === 'plain' || r.setup === 'openblas-openmp');
+  if (candidates.length === 0) return { runs, peer: null, skipped: notes.join('; ') || 'no PyTorch run succeeded', notes };
+  const peer = candidates.reduce((best, r) => (totalMs(r) < totalMs(best) ? r : best));
+  return { runs, peer: peer.setup, notes };
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer for `npm run bench`: the same attack step advserve times.
+
+One step, per model, on a batch of user-size images (float, 0..255, NCHW):
+  bilinear resize (align_corners=True, as nsfwjs/advserve) to the model's input size,
+  scale to [0, 1], forward, cross-entropy of a target class (summed over the batch),
+  gradient with respect to the input pixels only (weights are frozen), then a signed step
+  clipped to the eps-box and [0, 255].
+The ensemble step takes one gradient through each model and steps on the sign of their mean.
+
+Architectures are torchvision's with random weights (nothing is downloaded):
+  inception_v3(weights=None, num_classes=5, aux_logits=False, init_weights=False) at 299 px,
+  mobilenet_v2(num_classes=5) at 224 px, twice (MobileNetV2Mid is the same architecture).
+Timing only: the weights do not matter for dense convolutions.
+
+Prints one JSON object on stdout. Exit code 3 with {"skipped": reason} when torch or
+torchvision cannot be imported. Not part of CI; nothing requires it.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+MODEL_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "mobilenet_v2_mid": 224}
+
+
+def loaded_blas():
+    """Shared libraries in this process that look like BLAS/LAPACK/oneDNN, from /proc/self/maps."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                name = os.path.basename(path)
+                if any(k in name for k in ("blas", "lapack", "dnnl", "mkl", "omp")):
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        pass
+    return sorted(libs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="inception_v3,mobilenet_v2,mobilenet_v2_mid")
+    ap.add_argument("--batches", default="1,4,8")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--height", type=int, default=384)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--min-reps", type=int, default=3)
+    ap.add_argument("--max-reps", type=int, default=10)
+    ap.add_argument("--budget-s", type=float, default=6.0, help="timed seconds per configuration after min-reps")
+    ap.add_argument("--no-ensemble", action="store_true")
+    args = ap.parse_args()
+
+    try:
+        import torch
+        import torch.nn.functional as F
+        import torchvision
+        from torchvision.models import inception_v3, mobilenet_v2
+    except Exception as e:  # noqa: BLE001 - any import failure means "skip"
+        print(json.dumps({"skipped": f"{type(e).__name__}: {e}", "python": sys.executable}))
+        sys.exit(3)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    def build(model_id):
+        if model_id == "inception_v3":
+            net = inception_v3(weights=None, num_classes=5, aux_logits=False, init_weights=False)
+        else:
+            net = mobilenet_v2(num_classes=5)
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    model_ids = [m for m in args.models.split(",") if m]
+    for m in model_ids:
+        if m not in MODEL_SIZES:
+            print(json.dumps({"error": f"unknown model {m}"}))
+            sys.exit(2)
+    batches = [int(b) for b in args.batches.split(",") if b]
+    nets = {m: build(m) for m in model_ids}
+    target = 3
+    eps, alpha = 16.0, 1.0
+
+    def pattern(n):
+        # Deterministic smooth pattern with per-image phase, like the Node side's synthetic image.
+        h, w = args.height, args.width
+        yy = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1)
+        xx = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w)
+        c = torch.arange(3, dtype=torch.float32).view(1, 3, 1, 1)
+        k = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
+        v = 127.5 + 100 * torch.sin(xx / 23.0 + c * 2.1 + k) * torch.cos(yy / 17.0 - c + k * 0.5)
+        return v.round().clamp(0, 255).contiguous()
+
+    def grad_of(m, x):
+        x = x.detach().requires_grad_(True)
+        size = MODEL_SIZES[m]
+        xr = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True) / 255.0
+        logits = nets[m](xr)
+        t = torch.full((x.shape[0],), target, dtype=torch.long)
+        loss = F.cross_entropy(logits, t, reduction="sum")
+        (g,) = torch.autograd.grad(loss, x)
+        return g
+
+    def step(members, x, lower, upper):
+        if len(members) == 1:
+            g = grad_of(members[0], x)
+        else:
+            g = torch.stack([grad_of(m, x) for m in members]).mean(0)
+        return torch.minimum(torch.maximum(x - alpha * torch.sign(g), lower), upper)
+
+    def timeit(members, n):
+        x = pattern(n)
+        lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=255)
+        x = step(members, x, lower, upper)  # warm-up
+        times = []
+        spent = 0.0
+        while len(times) < args.max_reps and (len(times) < args.min_reps or spent < args.budget_s):
+            t0 = time.perf_counter()
+            x = step(members, x, lower, upper)
+            dt = time.perf_counter() - t0
+            times.append(dt * 1000)
+            spent += dt
+        med = statistics.median(times)
+        return {"batch": n, "ms_per_step": med, "image_steps_per_s": n * 1000.0 / med, "reps": len(times),
+                "ms_all": [round(t, 1) for t in times]}
+
+    results = {}
+    started = time.perf_counter()
+    for m in model_ids:
+        results[m] = [timeit([m], n) for n in batches]
+    if len(model_ids) > 1 and not args.no_ensemble:
+        results["ensemble"] = [timeit(model_ids, n) for n in batches]
+
+    print(json.dumps({
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "ld_library_path": os.environ.get("LD_LIBRARY_PATH", ""),
+        "blas_libs": loaded_blas(),
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "input": [args.height, args.width],
+        "results": results,
+        "seconds": time.perf_counter() - started,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }))
+
+
+if __name__ == "__main__":
+    main()
