@@ -11,6 +11,7 @@ import { createEngine } from './engine/bootstrap';
 import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
 import { decodeImage } from './images/decode';
 import { encodePng } from './images/encode';
+import { startServer } from './server';
 
 const USAGE = `usage:
   advserve serve                       start the HTTP service (configuration from environment, see README)
@@ -122,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve':
-        await (await import('./server')).startServer();
+        await startServer();
         return 0;
       case 'attack':
         return await attackCommand(rest);
