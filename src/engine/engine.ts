@@ -119,7 +119,7 @@ export class Engine implements AttackEngine {
     checkClass(params.label, 'label');
     if (params.targeted && params.target === undefined) throw badParam('target', 'a targeted attack needs a target');
 
-    const attack = createAttack(params.method, { alpha: params.alpha });
+    const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
     const clean = imageToTensor(image);
     const ctxTensors: tf.Tensor[] = [clean];
     try {

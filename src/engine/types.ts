@@ -1,6 +1,6 @@
 import type { RgbImage } from '../images/types';
 
-export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2'] as const;
+export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2', 'mi-fgsm'] as const;
 export type AttackMethod = (typeof ATTACK_METHODS)[number];
 export const TARGET_SELECTIONS = ['least-likely', 'max-loss'] as const;
 export type TargetSelection = (typeof TARGET_SELECTIONS)[number];
@@ -22,6 +22,13 @@ export interface AttackParams {
   label?: number;
   /** ifgsm step on the 0..255 scale (default 1). */
   alpha?: number;
+  /** mi-fgsm momentum decay (default 1.0). */
+  mu?: number;
+  /** Diverse inputs (Xie et al. 2019): random resize-and-pad of the model input before each gradient, with probability 0.5. */
+  di?: boolean;
+  /** Translation-invariant smoothing (Dong et al. 2019): Gaussian kernel size applied to gradients (0/undefined = off; 7 or 15 typical). */
+  ti?: number;
+  /** Seeds every random choice (diverse inputs); same seed and inputs give the same output bytes. Default 0. */
   seed?: number;
   /** Aborts the attack between iterations (client gone, deadline, shutdown). */
   signal?: AbortSignal;

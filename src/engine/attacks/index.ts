@@ -3,10 +3,12 @@ import type { AttackMethod } from '../types';
 import type { IterativeAttack } from './base';
 import { Fgsm } from './fgsm';
 import { Ifgsm } from './ifgsm';
+import { MiFgsm } from './mi-fgsm';
 import { Mng } from './mng';
 
 export interface MethodOptions {
   alpha?: number;
+  mu?: number;
 }
 
 export function createAttack(method: AttackMethod, options: MethodOptions = {}): IterativeAttack {
@@ -19,5 +21,7 @@ export function createAttack(method: AttackMethod, options: MethodOptions = {}):
       return new Mng('l1');
     case 'mng-l2':
       return new Mng('l2');
+    case 'mi-fgsm':
+      return new MiFgsm(options.mu === undefined ? {} : { mu: options.mu });
   }
 }

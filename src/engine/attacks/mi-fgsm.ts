@@ -1,0 +1,35 @@
+/**
+ * MI-FGSM — Dong et al., "Boosting Adversarial Attacks with Momentum", CVPR 2018.
+ * https://arxiv.org/abs/1710.06081
+ * Norm: L-infinity. g <- mu * g + grad / ||grad||_1 (per image), x <- x + alpha * sign(g),
+ * alpha = eps / iterations. Defaults: mu = 1.0, 20 iterations. The momentum is what makes
+ * the examples transfer: it stabilises the update direction across steps.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { IterativeAttack, meanDirection, perImageSum, type AttackContext, type AttackState } from './base';
+
+export interface MiFgsmOptions {
+  /** Momentum decay factor. */
+  mu: number;
+}
+
+export const MI_FGSM_DEFAULTS: MiFgsmOptions = { mu: 1.0 };
+
+export class MiFgsm extends IterativeAttack {
+  readonly name = 'mi-fgsm';
+  readonly options: MiFgsmOptions;
+
+  constructor(options: Partial<MiFgsmOptions> = {}) {
+    super();
+    this.options = { ...MI_FGSM_DEFAULTS, ...options };
+  }
+
+  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D {
+    const grad = meanDirection(directions);
+    const normalized = tf.div(grad, tf.maximum(perImageSum(tf.abs(grad)), 1e-12));
+    const previous = state.memory.momentum;
+    const momentum = previous ? tf.add(tf.mul(previous, this.options.mu), normalized) : normalized;
+    state.memory.momentum = momentum;
+    return tf.mul(tf.sign(momentum), ctx.eps / ctx.iterations) as tf.Tensor4D;
+  }
+}
