@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConvPad } from './conv-grad';
-import { FusedActivation, convBiasAct, denseBiasAct } from './ops';
+import { FusedActivation, convBiasAct, denseBiasAct, pool } from './ops';
 import { CompiledNet, ProgramBuilder } from './program';
 
 /** The parts of a TF NodeDef (JSON form) that we read. */
@@ -185,8 +185,8 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           const k = nhwcPair(ints(n.attr?.ksize), 'ksize', n);
           const s = nhwcPair(ints(n.attr?.strides), 'strides', n);
           const p = poolPadding(n);
-          const max = n.op === 'MaxPool';
-          b.add(n.name, ins, n.name, ([x]) => (max ? tf.maxPool(x as tf.Tensor4D, k, s, p) : tf.avgPool(x as tf.Tensor4D, k, s, p)));
+          const l = b.pool(n.op === 'MaxPool' ? 'max' : 'avg', k, s, p);
+          b.add(n.name, ins, n.name, ([x]) => pool(x as tf.Tensor4D, l));
           break;
         }
         case 'Squeeze': {

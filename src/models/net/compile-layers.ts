@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerFastGradients } from './conv-grad';
-import { FusedActivation, convBiasAct, denseBiasAct, isFusedActivation } from './ops';
+import { FusedActivation, convBiasAct, denseBiasAct, isFusedActivation, pool } from './ops';
 import { CompiledNet, ProgramBuilder } from './program';
 
 type ST = tf.SymbolicTensor;
@@ -205,9 +205,10 @@ function simpleLayer(b: ProgramBuilder, n: LNode): ((xs: tf.Tensor[]) => tf.Tens
   if (IDENTITY.has(n.cls)) return ([x]) => x;
   switch (n.cls) {
     case 'MaxPooling2D':
-      return ([x]) => tf.maxPool(x as tf.Tensor4D, pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding);
-    case 'AveragePooling2D':
-      return ([x]) => tf.avgPool(x as tf.Tensor4D, pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding);
+    case 'AveragePooling2D': {
+      const l = b.pool(n.cls === 'MaxPooling2D' ? 'max' : 'avg', pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding);
+      return ([x]) => pool(x as tf.Tensor4D, l);
+    }
     case 'GlobalAveragePooling2D':
       return ([x]) => tf.mean(x, [1, 2], !!c.keepDims);
     case 'GlobalMaxPooling2D':

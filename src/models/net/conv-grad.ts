@@ -105,11 +105,108 @@ export function conv2dInputGrad(dy: tf.Tensor4D, xShape: number[], flipped: tf.T
 export function depthwiseInputGrad(dy: tf.Tensor4D, xShape: number[], flipped: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const { d, pad, dilations } = prepareTransposed(dy, xShape, filterShape, g, true);
-    const out = tf.depthwiseConv2d(d, flipped, 1, pad, 'NHWC', dilations);
-    const m = filterShape[3];
-    if (m === 1) return out;
-    const [n, h, w] = out.shape;
-    return tf.sum(tf.reshape(out, [n, h, w, filterShape[2], m]), 4) as tf.Tensor4D;
+    return sumMultiplier(tf.depthwiseConv2d(d, flipped, 1, pad, 'NHWC', dilations), filterShape);
+  });
+}
+
+/** [N,H,W,C*M] -> [N,H,W,C]: the depthwise backward sums over the channel multiplier. */
+function sumMultiplier(out: tf.Tensor4D, filterShape: number[]): tf.Tensor4D {
+  const m = filterShape[3];
+  if (m === 1) return out;
+  const [n, h, w] = out.shape;
+  return tf.sum(tf.reshape(out, [n, h, w, filterShape[2], m]), 4) as tf.Tensor4D;
+}
+
+/*
+ * Strided convs, polyphase form. Dilating dy by the stride makes (s*s-1)/(s*s) of the
+ * transposed conv's multiply-adds hit zeros (4x the work at stride 2). Instead split dx by
+ * phase: with t = i + padBefore = q*s + r, dx[i] = sum_j dy[q-j] * w[r + j*s], i.e. for each
+ * phase r a stride-1 conv of the UNdilated dy with the flipped sub-kernel w[r::s]; the s*s
+ * phase outputs are then interleaved (stack + reshape) and cropped to the input.
+ */
+
+/** Number of taps of phase r: k = r, r+s, ... < K. */
+const tapsInPhase = (k: number, s: number, r: number) => Math.max(0, Math.ceil((k - r) / s));
+
+/**
+ * Flipped sub-kernels of a strided conv, phases[rh][rw] (null when a phase has no taps), in the
+ * layout the forward kernel wants: [jh,jw,co,ci] for conv, [jh,jw,C*M,1] for depthwise.
+ */
+export function phaseFilters(filter: tf.Tensor4D, strides: [number, number], depthwise: boolean): Array<Array<tf.Tensor4D | null>> {
+  const [kh, kw, c, m] = filter.shape;
+  const [sh, sw] = strides;
+  const phases: Array<Array<tf.Tensor4D | null>> = [];
+  for (let rh = 0; rh < sh; rh++) {
+    const row: Array<tf.Tensor4D | null> = [];
+    for (let rw = 0; rw < sw; rw++) {
+      const jh = tapsInPhase(kh, sh, rh), jw = tapsInPhase(kw, sw, rw);
+      if (jh === 0 || jw === 0) {
+        row.push(null);
+        continue;
+      }
+      // Taps in reverse order: flip(w[r::s]).
+      const ih = Array.from({ length: jh }, (_, j) => rh + (jh - 1 - j) * sh);
+      const iw = Array.from({ length: jw }, (_, j) => rw + (jw - 1 - j) * sw);
+      row.push(
+        tf.tidy(() => {
+          const sub = tf.gather(tf.gather(filter, ih, 0), iw, 1) as tf.Tensor4D;
+          return (depthwise ? tf.reshape(sub, [jh, jw, c * m, 1]) : tf.transpose(sub, [0, 1, 3, 2])) as tf.Tensor4D;
+        }),
+      );
+    }
+    phases.push(row);
+  }
+  return phases;
+}
+
+/** Slices dy where a pad is negative, returns the rest as explicit padding. */
+function cropOrPad(dy: tf.Tensor4D, top: number, bottom: number, left: number, right: number) {
+  let d = dy;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [n, h, w, c] = dy.shape;
+    const t0 = Math.max(0, -top), l0 = Math.max(0, -left);
+    d = tf.slice(dy, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
+  }
+  const pad: ConvPad = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
+  return { d, pad };
+}
+
+/**
+ * d(loss)/dx of a strided (stride > 1, dilation 1) conv or depthwise conv, from the phase
+ * filters of phaseFilters(W, strides, depthwise). `filterShape` = W.shape.
+ */
+export function stridedInputGrad(
+  dy: tf.Tensor4D, xShape: number[], phases: Array<Array<tf.Tensor4D | null>>, filterShape: number[], g: ConvGeometry, depthwise: boolean,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = forwardInfo(xShape, filterShape, g, depthwise);
+    const { strideHeight: sh, strideWidth: sw } = info;
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('stridedInputGrad: dilation must be 1');
+    const [kh, kw, ci, m] = filterShape;
+    const channels = depthwise ? ci * m : ci;
+    // q ranges over the output rows/cols that reach input rows [0, in) of every phase.
+    const q0h = Math.floor(info.padInfo.top / sh), qh = Math.floor((info.padInfo.top + info.inHeight - 1) / sh) - q0h + 1;
+    const q0w = Math.floor(info.padInfo.left / sw), qw = Math.floor((info.padInfo.left + info.inWidth - 1) / sw) - q0w + 1;
+    const n = dy.shape[0];
+    const rows: tf.Tensor[] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      const cols: tf.Tensor[] = [];
+      for (let rw = 0; rw < sw; rw++) {
+        const f = phases[rh][rw];
+        if (!f) {
+          cols.push(tf.zeros([n, qh, qw, channels]));
+          continue;
+        }
+        const jh = tapsInPhase(kh, sh, rh), jw = tapsInPhase(kw, sw, rw);
+        const { d, pad } = cropOrPad(dy, jh - 1 - q0h, q0h + qh - info.outHeight, jw - 1 - q0w, q0w + qw - info.outWidth);
+        cols.push(depthwise ? tf.depthwiseConv2d(d, f, 1, pad) : tf.conv2d(d, f, 1, pad));
+      }
+      rows.push(sw === 1 ? cols[0] : tf.stack(cols, 3)); // [N, qh, qw, sw, C]
+    }
+    const inter = sh === 1 ? rows[0] : tf.stack(rows, 2); // [N, qh, sh, qw, sw, C]
+    const full = tf.reshape(inter, [n, qh * sh, qw * sw, channels]);
+    const dx = tf.slice(full, [0, info.padInfo.top - q0h * sh, info.padInfo.left - q0w * sw, 0], [n, info.inHeight, info.inWidth, channels]) as tf.Tensor4D;
+    return depthwise ? sumMultiplier(dx, filterShape) : dx;
   });
 }
 
@@ -179,6 +276,19 @@ function assertNhwc(kernel: string, attrs: ConvAttrs): void {
   }
 }
 
+/** True when the polyphase form applies (stride > 1 without dilation); else the dilated-dy form. */
+export function usePhases(g: ConvGeometry): boolean {
+  return (g.strides[0] > 1 || g.strides[1] > 1) && g.dilations[0] === 1 && g.dilations[1] === 1;
+}
+
+/** Input gradient with kernels prepared on the spot (registered gradients: weights are not known ahead). */
+function inputGrad(dy: tf.Tensor4D, xShape: number[], filter: tf.Tensor4D, g: ConvGeometry, depthwise: boolean): tf.Tensor4D {
+  if (usePhases(g)) return stridedInputGrad(dy, xShape, phaseFilters(filter, g.strides, depthwise), filter.shape, g, depthwise);
+  return depthwise
+    ? depthwiseInputGrad(dy, xShape, flipDepthwiseFilter(filter), filter.shape, g)
+    : conv2dInputGrad(dy, xShape, flipConvFilter(filter), filter.shape, g);
+}
+
 let registered = false;
 
 /**
@@ -198,7 +308,7 @@ export function registerFastGradients(): void {
       assertNhwc('Conv2D', a);
       const g = geometryOf(a);
       return {
-        x: () => tf.tidy(() => conv2dInputGrad(dy as tf.Tensor4D, x.shape, flipConvFilter(filter), filter.shape, g)),
+        x: () => tf.tidy(() => inputGrad(dy as tf.Tensor4D, x.shape, filter, g, false)),
         filter: () => conv2dFilterGrad(x, dy as tf.Tensor4D, filter.shape, g),
       };
     },
@@ -212,7 +322,7 @@ export function registerFastGradients(): void {
       assertNhwc('DepthwiseConv2dNative', a);
       const g = geometryOf(a);
       return {
-        x: () => tf.tidy(() => depthwiseInputGrad(dy as tf.Tensor4D, x.shape, flipDepthwiseFilter(filter), filter.shape, g)),
+        x: () => tf.tidy(() => inputGrad(dy as tf.Tensor4D, x.shape, filter, g, true)),
         filter: () => depthwiseFilterGrad(x, dy as tf.Tensor4D, filter.shape, g),
       };
     },

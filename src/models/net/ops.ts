@@ -10,7 +10,9 @@
  * saved output) and then uses the forward-kernel transposed conv of ./conv-grad.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConvGeometry, ConvPad, conv2dInputGrad, depthwiseInputGrad, flipConvFilter, flipDepthwiseFilter } from './conv-grad';
+import {
+  ConvGeometry, ConvPad, conv2dInputGrad, depthwiseInputGrad, flipConvFilter, flipDepthwiseFilter, phaseFilters, stridedInputGrad, usePhases,
+} from './conv-grad';
 
 /** Activations that the wasm fused kernels apply and whose derivative we read from the output. */
 export type FusedActivation = 'linear' | 'relu' | 'relu6';
@@ -24,8 +26,10 @@ export interface ConvLayer {
   /** [kh,kw,ci,co] for conv, [kh,kw,C,M] for depthwise. Owned (kept) by this layer. */
   filter: tf.Tensor4D;
   bias?: tf.Tensor1D;
-  /** Precomputed kernel of the transposed conv that gives dx. */
-  flipped: tf.Tensor4D;
+  /** Precomputed kernel of the transposed conv that gives dx (stride 1 or dilated). */
+  flipped?: tf.Tensor4D;
+  /** Precomputed polyphase sub-kernels instead, for strided convs. */
+  phases?: Array<Array<tf.Tensor4D | null>>;
   geometry: ConvGeometry;
   activation: FusedActivation;
 }
@@ -42,21 +46,22 @@ export interface ConvLayerOptions {
 
 /** Takes ownership of filter and bias (keeps them; disposeConvLayer frees them). */
 export function makeConvLayer(o: ConvLayerOptions): ConvLayer {
-  const flipped = o.depthwise ? flipDepthwiseFilter(o.filter) : flipConvFilter(o.filter);
-  return {
-    depthwise: o.depthwise,
-    filter: tf.keep(o.filter),
-    bias: o.bias ? tf.keep(o.bias) : undefined,
-    flipped: tf.keep(flipped),
-    geometry: { strides: o.strides, pad: o.pad, dilations: o.dilations ?? [1, 1] },
-    activation: o.activation,
-  };
+  const geometry: ConvGeometry = { strides: o.strides, pad: o.pad, dilations: o.dilations ?? [1, 1] };
+  const l: ConvLayer = { depthwise: o.depthwise, filter: tf.keep(o.filter), bias: o.bias ? tf.keep(o.bias) : undefined, geometry, activation: o.activation };
+  if (usePhases(geometry)) {
+    l.phases = phaseFilters(o.filter, o.strides, o.depthwise);
+    for (const row of l.phases) for (const f of row) if (f) tf.keep(f);
+  } else {
+    l.flipped = tf.keep(o.depthwise ? flipDepthwiseFilter(o.filter) : flipConvFilter(o.filter));
+  }
+  return l;
 }
 
 export function disposeConvLayer(l: ConvLayer): void {
   l.filter.dispose();
   l.bias?.dispose();
-  l.flipped.dispose();
+  l.flipped?.dispose();
+  for (const row of l.phases ?? []) for (const f of row) f?.dispose();
 }
 
 /** dy times the activation's derivative, read from the activation's OUTPUT y. */
@@ -106,9 +111,10 @@ export function convBiasAct(x: tf.Tensor4D, l: ConvLayer): tf.Tensor4D {
       gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const g = l.activation === 'linear' ? dy : (maskByActivation(dy, saved[0], l.activation) as tf.Tensor4D);
+          if (l.phases) return stridedInputGrad(g, xShape, l.phases, l.filter.shape, l.geometry, l.depthwise);
           return l.depthwise
-            ? depthwiseInputGrad(g, xShape, l.flipped, l.filter.shape, l.geometry)
-            : conv2dInputGrad(g, xShape, l.flipped, l.filter.shape, l.geometry);
+            ? depthwiseInputGrad(g, xShape, l.flipped!, l.filter.shape, l.geometry)
+            : conv2dInputGrad(g, xShape, l.flipped!, l.filter.shape, l.geometry);
         }),
     };
   })(x);
@@ -148,6 +154,144 @@ export function denseBiasAct(x: tf.Tensor2D, l: DenseLayer): tf.Tensor2D {
         tf.tidy(() => {
           const g = l.activation === 'linear' ? dy : maskByActivation(dy, saved[0], l.activation);
           return tf.matMul(g as tf.Tensor2D, l.kernel, false, true);
+        }),
+    };
+  })(x);
+}
+
+/*
+ * Pools. wasm's AvgPoolGrad is a plain loop (tens of ms on InceptionV3's early layers), and
+ * wasm's MaxPoolGrad is both slow and wrong for windows whose values are all negative (it
+ * starts from max = 0 and sends all of dy to element 0); MaxPoolWithArgmax has the same bug.
+ * Average pooling is a depthwise conv with a ones kernel scaled by 1/count, so its input
+ * gradient is the transposed depthwise conv above. Max pooling's gradient is built from
+ * tensor ops at output resolution: per window tap, (x_tap == y) splits dy among the maxima,
+ * and the taps are scattered back phase by phase (shifted adds, then an interleave).
+ */
+
+export interface PoolLayer {
+  kind: 'max' | 'avg';
+  size: [number, number];
+  strides: [number, number];
+  pad: 'same' | 'valid';
+  /** Flipped (or polyphase) ones kernels for the avg-pool gradient, by channel count. Owned. */
+  ones: Map<number, { flipped?: tf.Tensor4D; phases?: Array<Array<tf.Tensor4D | null>> }>;
+}
+
+export function makePoolLayer(kind: 'max' | 'avg', size: [number, number], strides: [number, number], pad: 'same' | 'valid'): PoolLayer {
+  return { kind, size, strides, pad, ones: new Map() };
+}
+
+export function disposePoolLayer(l: PoolLayer): void {
+  for (const k of l.ones.values()) {
+    k.flipped?.dispose();
+    for (const row of k.phases ?? []) for (const f of row) f?.dispose();
+  }
+  l.ones.clear();
+}
+
+/** Ones kernel [kh,kw,C,1] prepared for the transposed depthwise conv; created once per C and kept. */
+function onesKernel(l: PoolLayer, c: number, g: ConvGeometry) {
+  let k = l.ones.get(c);
+  if (!k) {
+    const ones = tf.ones([l.size[0], l.size[1], c, 1]) as tf.Tensor4D;
+    if (usePhases(g)) {
+      const phases = phaseFilters(ones, g.strides, true);
+      for (const row of phases) for (const f of row) if (f) tf.keep(f);
+      k = { phases };
+    } else {
+      k = { flipped: tf.keep(flipDepthwiseFilter(ones)) };
+    }
+    ones.dispose();
+    l.ones.set(c, k);
+  }
+  return k;
+}
+
+/** 1/(number of non-padding inputs) of every pooling window: [1, OH, OW, 1] (or a scalar for 'valid'). */
+function inverseCount(xShape: number[], l: PoolLayer): tf.Tensor {
+  if (l.pad === 'valid') return tf.scalar(1 / (l.size[0] * l.size[1]));
+  const ones = tf.ones([1, xShape[1], xShape[2], 1]) as tf.Tensor4D;
+  return tf.reciprocal(tf.depthwiseConv2d(ones, tf.ones([l.size[0], l.size[1], 1, 1]) as tf.Tensor4D, l.strides, 'same'));
+}
+
+/** d/dx of maxPool(x) = y given dy; ties split dy evenly (a valid subgradient). */
+function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, l: PoolLayer): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computePool2DInfo(x.shape, l.size, l.strides, 1, l.pad);
+    const { top, left } = info.padInfo;
+    const [kh, kw] = l.size, [sh, sw] = l.strides;
+    const [n, oh, ow, c] = y.shape;
+    // Padded positions hold -inf so they never equal a window's max.
+    const bottom = Math.max(0, (oh - 1) * sh + kh - top - info.inHeight), right = Math.max(0, (ow - 1) * sw + kw - left - info.inWidth);
+    const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity) : x;
+    const hits: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const tap = tf.stridedSlice(xp, [0, i, j, 0], [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
+        hits.push(tf.cast(tf.equal(tap, y), 'float32'));
+      }
+    }
+    const share = tf.div(dy, tf.addN(hits)); // every window has at least one hit: its max
+    // Tap (i, j) of output o lands on padded row o*s + i: phase i % s, phase row o + floor(i / s).
+    const qh = oh + Math.floor((kh - 1) / sh), qw = ow + Math.floor((kw - 1) / sw);
+    const phases: tf.Tensor[][] = [];
+    for (let rh = 0; rh < sh; rh++) {
+      const row: tf.Tensor[] = [];
+      for (let rw = 0; rw < sw; rw++) {
+        const parts: tf.Tensor[] = [];
+        for (let i = rh; i < kh; i += sh) {
+          for (let j = rw; j < kw; j += sw) {
+            const di = Math.floor(i / sh), dj = Math.floor(j / sw);
+            const g = tf.mul(hits[i * kw + j], share);
+            parts.push(tf.pad(g, [[0, 0], [di, qh - oh - di], [dj, qw - ow - dj], [0, 0]]));
+          }
+        }
+        row.push(parts.length === 0 ? tf.zeros([n, qh, qw, c]) : parts.length === 1 ? parts[0] : tf.addN(parts));
+      }
+      phases.push(row);
+    }
+    const rows = phases.map((r) => (sw === 1 ? r[0] : tf.stack(r, 3)));
+    let full = tf.reshape(sh === 1 ? rows[0] : tf.stack(rows, 2), [n, qh * sh, qw * sw, c]);
+    // Input rows/cols past the last window get no gradient.
+    const needH = top + info.inHeight, needW = left + info.inWidth;
+    if (needH > qh * sh || needW > qw * sw) full = tf.pad(full, [[0, 0], [0, Math.max(0, needH - qh * sh)], [0, Math.max(0, needW - qw * sw)], [0, 0]]);
+    return tf.slice(full, [0, top, left, 0], [n, info.inHeight, info.inWidth, c]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Non-overlapping valid windows (e.g. a final 7x7/7 pool): every input of a window gets
+ * dy/(kh*kw), so dx is dy repeated kh x kw times, plus zero rows/cols no window covered.
+ */
+function tiledAvgGrad(dy: tf.Tensor4D, xShape: number[], l: PoolLayer): tf.Tensor4D {
+  const [n, oh, ow, c] = dy.shape;
+  const [kh, kw] = l.size;
+  const scaled = tf.mul(tf.reshape(dy, [n, oh, 1, ow, 1, c]), 1 / (kh * kw));
+  const tiled = tf.reshape(tf.broadcastTo(scaled, [n, oh, kh, ow, kw, c]), [n, oh * kh, ow * kw, c]);
+  return tf.pad(tiled, [[0, 0], [0, xShape[1] - oh * kh], [0, xShape[2] - ow * kw], [0, 0]]) as tf.Tensor4D;
+}
+
+/** Max or average pooling with the fast gradients described above. */
+export function pool(x: tf.Tensor4D, l: PoolLayer): tf.Tensor4D {
+  return custom<tf.Tensor4D>((input, save) => {
+    const xShape = input.shape;
+    if (l.kind === 'max') {
+      const y = tf.maxPool(input, l.size, l.strides, l.pad);
+      save([input, y]);
+      return { value: y, gradFunc: (dy, saved) => maxPoolGrad(saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, dy, l) };
+    }
+    return {
+      value: tf.avgPool(input, l.size, l.strides, l.pad),
+      gradFunc: (dy) =>
+        tf.tidy(() => {
+          if (l.pad === 'valid' && l.strides[0] === l.size[0] && l.strides[1] === l.size[1]) return tiledAvgGrad(dy, xShape, l);
+          const g: ConvGeometry = { strides: l.strides, pad: l.pad, dilations: [1, 1] };
+          const c = xShape[3];
+          const k = onesKernel(l, c, g);
+          const scaled = tf.mul(dy, inverseCount(xShape, l)) as tf.Tensor4D;
+          const shape = [l.size[0], l.size[1], c, 1];
+          return k.phases ? stridedInputGrad(scaled, xShape, k.phases, shape, g, true) : depthwiseInputGrad(scaled, xShape, k.flipped!, shape, g);
         }),
     };
   })(x);

@@ -3,7 +3,10 @@
  * owns. Both compilers (Layers and Graph) emit into a ProgramBuilder.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConvLayer, ConvLayerOptions, DenseLayer, FusedActivation, disposeConvLayer, disposeDenseLayer, makeConvLayer, makeDenseLayer } from './ops';
+import {
+  ConvLayer, ConvLayerOptions, DenseLayer, FusedActivation, PoolLayer,
+  disposeConvLayer, disposeDenseLayer, disposePoolLayer, makeConvLayer, makeDenseLayer, makePoolLayer,
+} from './ops';
 
 export interface CompiledNet {
   /** x: [N, h, w, C] in the model's own input range and size. Returns pre-softmax logits [N, classes]. */
@@ -32,6 +35,7 @@ export class ProgramBuilder {
   private readonly owned: tf.Tensor[] = [];
   private readonly convs: ConvLayer[] = [];
   private readonly denses: DenseLayer[] = [];
+  private readonly pools: PoolLayer[] = [];
 
   /** Keep a tensor alive until dispose(). */
   own<T extends tf.Tensor>(t: T): T {
@@ -59,6 +63,12 @@ export class ProgramBuilder {
     return l;
   }
 
+  pool(kind: 'max' | 'avg', size: [number, number], strides: [number, number], pad: 'same' | 'valid'): PoolLayer {
+    const l = makePoolLayer(kind, size, strides, pad);
+    this.pools.push(l);
+    return l;
+  }
+
   add(name: string, inputs: string[], out: string, run: (xs: tf.Tensor[]) => tf.Tensor): void {
     this.steps.push({ name, inputs, out, run });
   }
@@ -68,7 +78,9 @@ export class ProgramBuilder {
     for (const t of this.owned) t.dispose();
     for (const l of this.convs) disposeConvLayer(l);
     for (const l of this.denses) disposeDenseLayer(l);
+    for (const l of this.pools) disposePoolLayer(l);
     this.owned.length = 0;
+    this.pools.length = 0;
     this.convs.length = 0;
     this.denses.length = 0;
   }
