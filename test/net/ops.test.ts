@@ -170,7 +170,7 @@ t.test('max pool gradient: all-negative windows (wasm MaxPoolGrad gets these wro
   t.same(g, [0, 2, 0, 0, 2, 0, 0, 0, 0], 'negative windows route dy to their maxima');
   const ties = tf.zeros([1, 3, 3, 1]) as tf.Tensor4D;
   const gt = tf.tidy(() => tf.grad((z: tf.Tensor) => tf.sum(pool(z as tf.Tensor4D, l)))(ties).dataSync());
-  const total = gt.reduce((a, b) => a + b, 0);
+  const total = Array.from(gt).reduce((a, b) => a + b, 0);
   t.ok(Math.abs(total - 4) < 1e-6, `ties: dy is split, not duplicated (sum of dx ${total}, 4 windows)`);
   t.same(Array.from(gt), [0.25, 0.5, 0.25, 0.5, 1, 0.5, 0.25, 0.5, 0.25], 'ties: each window splits its dy evenly');
   x.dispose();
