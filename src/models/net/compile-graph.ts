@@ -190,7 +190,7 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           break;
         }
         case 'Squeeze': {
-          const dims = ints(n.attr?.squeeze_dims);
+          const dims = ints(n.attr?.squeeze_dims ?? n.attr?.axis);
           // No dims means "all size-1 axes"; never squeeze the batch axis (N may be 1).
           b.add(n.name, ins, n.name, ([x]) => tf.squeeze(x, dims.length ? dims : x.shape.map((d, i) => (d === 1 && i > 0 ? i : -1)).filter((i) => i > 0)));
           break;
