@@ -1,0 +1,125 @@
+/**
+ * Classifies (adversarial) images under defenses and counts, per defense, how often the
+ * prediction hit the attack's target and how often it missed the clean label.
+ */
+import type { AttackEngine } from '../engine/types';
+import { seededRandom } from '../engine/random';
+import type { RgbImage } from '../images/types';
+import type { Defense } from './parse';
+import { TRANSFORMS } from './transforms';
+
+export interface EvalImage {
+  image: RgbImage;
+  /** Clean label (class index). */
+  label: number;
+  /** The attack's target class (targeted attacks only). */
+  target?: number;
+  /** A name for results (file name); the position when absent. */
+  name?: string;
+}
+
+export interface Prediction {
+  /** Position of the image in the request. */
+  image: number;
+  name?: string;
+  index: number;
+  label: string;
+  prob: number;
+}
+
+export interface DefenseResult {
+  defense: string;
+  n: number;
+  /** Predictions equal to the target, over the images that have one; null when none has. */
+  hits: number | null;
+  /** Predictions different from the clean label. */
+  misses: number;
+  hitRate: number | null;
+  missRate: number;
+  predictions: Prediction[];
+}
+
+/** FNV-1a over the parts: a 32-bit seed per (run seed, image, defense), so draws do not depend on order. */
+export function mixSeed(...parts: (string | number)[]): number {
+  let h = 0x811c9dc5;
+  const s = parts.join('\u0000');
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The random stream one (image, defense) pair gets under a run seed. */
+export const defenseRandom = (seed: number, imageKey: string | number, defense: string) => seededRandom(mixSeed('defense', seed, imageKey, defense));
+
+export function modelInputSize(engine: AttackEngine, model: string): [number, number] {
+  const info = engine.listModels().find((m) => m.id === model);
+  return info ? info.inputSize : [299, 299];
+}
+
+/** Runs a defense's transforms, left to right, on an image. */
+export async function applyTransforms(image: RgbImage, defense: Defense, ctx: { random: () => number; inputSize: [number, number] }): Promise<RgbImage> {
+  let out = image;
+  for (const step of defense.transforms) out = await TRANSFORMS[step.name].apply(out, step.param, ctx);
+  return out;
+}
+
+/** The defense's top-1 prediction for one image. */
+export async function classifyDefended(engine: AttackEngine, image: RgbImage, defense: Defense, random: () => number) {
+  const input = await applyTransforms(image, defense, { random, inputSize: modelInputSize(engine, defense.model) });
+  const out = await engine.classify(input, { models: [defense.model], topK: 1 });
+  return out.ensemble.top[0];
+}
+
+/** Running counts for one defense. */
+export class DefenseTally {
+  private hits = 0;
+  private targeted = 0;
+  private misses = 0;
+  readonly predictions: Prediction[] = [];
+
+  constructor(readonly defense: string) {}
+
+  add(p: Prediction, label: number, target?: number): void {
+    this.predictions.push(p);
+    if (p.index !== label) this.misses++;
+    if (target !== undefined) {
+      this.targeted++;
+      if (p.index === target) this.hits++;
+    }
+  }
+
+  result(): DefenseResult {
+    const n = this.predictions.length;
+    return {
+      defense: this.defense,
+      n,
+      hits: this.targeted ? this.hits : null,
+      misses: this.misses,
+      hitRate: this.targeted ? this.hits / this.targeted : null,
+      missRate: n ? this.misses / n : 0,
+      predictions: this.predictions,
+    };
+  }
+}
+
+export interface EvaluateOptions {
+  /** Seeds the random transforms (resize-pad); default 0. */
+  seed?: number;
+  /** Checked between classifications. */
+  signal?: AbortSignal;
+}
+
+export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[], defenses: Defense[], opts: EvaluateOptions = {}): Promise<DefenseResult[]> {
+  const seed = opts.seed ?? 0;
+  const tallies = defenses.map((d) => new DefenseTally(d.spec));
+  for (const [d, defense] of defenses.entries()) {
+    for (const [i, item] of images.entries()) {
+      opts.signal?.throwIfAborted();
+      const top = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
+      tallies[d].add({ image: i, ...(item.name !== undefined ? { name: item.name } : {}), index: top.index, label: top.label, prob: top.prob }, item.label, item.target);
+    }
+  }
+  return tallies.map((t) => t.result());
+}
