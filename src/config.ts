@@ -13,6 +13,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest image accepted, pixels (413 beyond), checked from the header before decoding. */
   maxPixels: number;
+  /** Most images in one multi-image upload (POST /v1/defense/evaluate; 413 beyond). */
+  maxFiles: number;
   /** Bundled nsfwjs models to load (ids from the model table); empty list loads none. */
   bundledModels: string[];
   /** Extra model folders, each with a model.json and an advserve.json (labels, input size, range). */
@@ -55,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
+    maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),
     bundledModels: list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED),
     modelDirs: list(env, 'ADVSERVE_MODEL_DIRS', []),
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
