@@ -16,18 +16,27 @@ export interface FakeEngineOptions {
   ready?: boolean;
   /** attack() waits this long (abortably) before answering. */
   attackDelayMs?: number;
+  /**
+   * Overrides classify(): the class a model predicts for an image (it then gets probability 0.6,
+   * the others share the rest). Return undefined to fall back to the mean-pixel rule.
+   */
+  predict?: FakePredict;
 }
+
+export type FakePredict = (image: RgbImage, model: string) => number | undefined;
 
 export class FakeEngine implements AttackEngine {
   ready: boolean;
   readonly backend = 'fake';
   attackDelayMs: number;
+  predict?: FakePredict;
   readonly attackCalls: { image: RgbImage; params: AttackParams }[] = [];
   readonly classifyCalls: { image: RgbImage; opts: { models?: string[]; topK: number } }[] = [];
 
   constructor(opts: FakeEngineOptions = {}) {
     this.ready = opts.ready ?? true;
     this.attackDelayMs = opts.attackDelayMs ?? 0;
+    this.predict = opts.predict;
   }
 
   listModels(): ModelInfo[] {
@@ -67,6 +76,15 @@ export class FakeEngine implements AttackEngine {
     this.classifyCalls.push({ image, opts });
     const ids = opts.models ?? FAKE_MODELS;
     this.labels(ids);
+    const forced = ids.map((id) => this.predict?.(image, id));
+    if (forced.every((c) => c !== undefined)) {
+      const perModel = forced.map((c) => FAKE_LABELS.map((_, i) => (i === c ? 0.6 : 0.4 / (FAKE_LABELS.length - 1))));
+      const mean = FAKE_LABELS.map((_, i) => perModel.reduce((a, p) => a + p[i], 0) / perModel.length);
+      return {
+        models: ids.map((id, m) => ({ id, top: this.top(perModel[m], opts.topK) })),
+        ensemble: { top: this.top(mean, opts.topK) },
+      };
+    }
     return {
       models: ids.map((id, i) => ({ id, top: this.top(this.probs(image, i), opts.topK) })),
       ensemble: { top: this.top(this.probs(image, 99), opts.topK) },
