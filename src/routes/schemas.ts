@@ -82,8 +82,33 @@ export const ModelsJson = Type.Object(
 
 export const HealthJson = Type.Object({ status: StringEnum(['ok'] as const) }, { $id: 'HealthJson' });
 
+export const DefenseEvalJson = Type.Object(
+  {
+    defenses: Type.Array(
+      Type.Object({
+        defense: Type.String({ description: 'The defense spec as given (spaces read as +), e.g. jpeg75+mobilenet_v2_mid.' }),
+        n: Type.Integer({ minimum: 0, description: 'Images classified.' }),
+        hits: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Predictions equal to the target (null when no targets were given).' }),
+        misses: Type.Integer({ minimum: 0, description: 'Predictions different from the clean label.' }),
+        hitRate: Type.Union([Type.Number(), Type.Null()], { description: 'hits / n (null when no targets were given).' }),
+        missRate: Type.Number({ description: 'misses / n.' }),
+        predictions: Type.Array(
+          Type.Object({
+            image: Type.Integer({ minimum: 0, description: 'Position of the image in the upload.' }),
+            name: Type.Optional(Type.String({ description: 'The uploaded file name.' })),
+            index: Type.Integer({ minimum: 0, description: 'Predicted class index.' }),
+            label: Type.String({ description: 'Predicted label.' }),
+            prob: Type.Number({ description: 'Its probability under the defense.' }),
+          }),
+        ),
+      }),
+    ),
+  },
+  { $id: 'DefenseEvalJson' },
+);
+
 /** Registration order matters: a schema must be added after the ones it references. */
-export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVerdict, AttackJson, ClassifyJson, ModelsJson, HealthJson];
+export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVerdict, AttackJson, ClassifyJson, ModelsJson, HealthJson, DefenseEvalJson];
 
 // ---- parameters (query string, or multipart text fields with the same names) ----
 
@@ -120,6 +145,14 @@ export const ClassifyParams = Type.Object({
   top_k: Type.Optional(Type.Integer({ minimum: 1, default: 5, description: 'At most the number of labels.' })),
 });
 export type ClassifyParams = Static<typeof ClassifyParams>;
+
+export const DefenseEvalParams = Type.Object({
+  labels: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): the clean labels, comma-separated in image order (index or label name).', examples: ['Neutral,Porn'] })),
+  targets: Type.Optional(Type.String({ minLength: 1, description: 'The attack targets, comma-separated in image order (index or label name); omit for untargeted images.', examples: ['Drawing,Drawing'] })),
+  defenses: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated defenses: [transform[param]+]...model_id, transforms jpeg (quality, 75), bits (3), median (window, 3), resize-pad, blur (sigma, 1); every loaded model alone when omitted.', examples: ['mobilenet_v2,jpeg75+mobilenet_v2_mid,median3+resize-pad+inception_v3'] })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds the random transforms (resize-pad); default 0.' })),
+});
+export type DefenseEvalParams = Static<typeof DefenseEvalParams>;
 
 /** Multipart form schemas, for the OpenAPI document only (the routes read multipart themselves). */
 export const imageFormSchema = (params: TSchema) => ({
