@@ -3,7 +3,8 @@
  * `median3+resize-pad+mobilenet_v2`, `blur1.5+inception_v3`, or a plain model id. A transform's
  * parameter is the number written right after its name (its default when absent); the
  * transforms run left to right; the last element must be a loaded model id. A list of
- * defenses is comma-separated.
+ * defenses is comma-separated. Spaces work as "+" too (a "+" left unencoded in a URL query
+ * string arrives as a space).
  */
 import { ApiError, badParam } from '../errors';
 import { TRANSFORMS, TRANSFORM_NAMES } from './transforms';
@@ -15,7 +16,7 @@ export interface TransformStep {
 }
 
 export interface Defense {
-  /** The spec as written (trimmed): the defense's name in results. */
+  /** The spec as written, trimmed, its elements joined by "+": the defense's name in results. */
   spec: string;
   transforms: TransformStep[];
   model: string;
@@ -38,9 +39,11 @@ function parseStep(token: string, spec: string, param: string): TransformStep {
 
 /** Parses one defense against the loaded model ids. 400 for a bad transform, 404 for an unknown model. */
 export function parseDefense(raw: string, modelIds: readonly string[], param = 'defenses'): Defense {
-  const spec = raw.trim();
-  const parts = spec.split('+').map((s) => s.trim());
-  if (!spec || parts.some((p) => p === '')) throw badParam(param, `Defense "${spec}" has an empty element; write e.g. jpeg75+${modelIds[0] ?? 'model_id'}.`);
+  const trimmed = raw.trim();
+  // Spaces separate like "+": an unencoded "+" in a URL query string arrives as a space.
+  const parts = trimmed.split(/\s*\+\s*|\s+/);
+  if (!trimmed || parts.some((p) => p === '')) throw badParam(param, `Defense "${trimmed}" has an empty element; write e.g. jpeg75+${modelIds[0] ?? 'model_id'}.`);
+  const spec = parts.join('+');
   const model = parts[parts.length - 1];
   const transforms = parts.slice(0, -1).map((p) => parseStep(p, spec, param));
   if (!modelIds.includes(model)) {

@@ -20,6 +20,7 @@ t.test('good specs', async (t) => {
   t.same(parseDefense('JPEG50+mobilenet_v2', MODELS).transforms, [{ name: 'jpeg', param: 50 }], 'transform names are case-insensitive');
   const list = parseDefenseList('mobilenet_v2, jpeg75+mobilenet_v2_mid,mobilenet_v2,', MODELS);
   t.same(list.map((d) => d.spec), ['mobilenet_v2', 'jpeg75+mobilenet_v2_mid'], 'duplicates and empty entries dropped');
+  t.same(parseDefense('median3 resize-pad + mobilenet_v2', MODELS).spec, 'median3+resize-pad+mobilenet_v2', 'spaces (a "+" decoded from a URL) separate like "+"');
   t.same(plainDefenses(MODELS).map((d) => d.spec), MODELS);
 });
 
