@@ -14,6 +14,7 @@ import { clientErrorHandler, errorHandler, notFoundHandler } from './http/proble
 import { IMAGE_CONTENT_TYPES, MAX_FIELD_BYTES } from './http/upload';
 import { attackRoutes } from './routes/attack';
 import { classifyRoutes } from './routes/classify';
+import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
 import { sharedSchemas } from './routes/schemas';
 
@@ -70,6 +71,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(metaRoutes, deps);
   await app.register(attackRoutes, deps);
   await app.register(classifyRoutes, deps);
+  await app.register(defenseRoutes, deps);
 
   await app.ready();
   return app;

@@ -40,6 +40,7 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
     tags: [
       { name: 'attack', description: 'Adversarial attacks on the loaded model ensemble.' },
       { name: 'classify', description: 'Plain classification.' },
+      { name: 'defense', description: 'Defenses (input transformations in front of a model) evaluated on adversarial images.' },
       { name: 'models', description: 'The loaded models.' },
       { name: 'ops', description: 'Liveness and readiness probes.' },
     ],

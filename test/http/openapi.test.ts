@@ -13,7 +13,7 @@ t.test('openapi.yaml is up to date', async (t) => {
 t.test('openapi.yaml describes what clients need', async (t) => {
   const doc = parse(readFileSync(OPENAPI_PATH, 'utf8'));
   t.equal(doc.openapi, '3.0.3');
-  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/models']);
+  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/models']);
   for (const path of ['/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify']) {
     const op = doc.paths[path].post;
     t.same(Object.keys(op.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp'], `${path} bodies`);
@@ -25,4 +25,9 @@ t.test('openapi.yaml describes what clients need', async (t) => {
   const eps = doc.paths['/v1/attack/targeted'].post.parameters.find((p: { name: string }) => p.name === 'eps');
   t.match(eps.schema, { minimum: 0, exclusiveMinimum: true, maximum: 64, default: 16 }, 'OpenAPI 3.0 exclusiveMinimum');
   t.ok(doc.components.schemas.AttackJson && doc.components.schemas.Problem);
+  const evaluate = doc.paths['/v1/defense/evaluate'].post;
+  t.same(Object.keys(evaluate.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp']);
+  t.match(evaluate.requestBody.content['multipart/form-data'].schema.properties.images, { type: 'array', items: { type: 'string', format: 'binary' } });
+  t.same(evaluate.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/DefenseEvalJson' });
+  for (const code of ['400', '404', '413', '415', '503', '504']) t.ok(evaluate.responses[code], `evaluate ${code}`);
 });
