@@ -1,0 +1,58 @@
+/**
+ * ms per forward + input gradient (of sum of logits[:, target]) on wasm, per bundled model.
+ *   npx tsx bench/net-grad.ts compiled|plain|plain-fast [model...] [--batches=1,4] [--reps=5]
+ * plain: tf.grad through model.predict with tfjs' own gradients; plain-fast: the same after
+ * registerFastGradients(). Modes run in separate processes: the registration is process-wide.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { BundledName, loadBundledArtifacts } from '../src/models/bundled';
+import { compileGraphModel, compileLayersModel, registerFastGradients } from '../src/models/net/compile';
+
+const args = process.argv.slice(2);
+const mode = args[0] ?? 'compiled';
+const opt = (k: string, d: string) => (args.find((a) => a.startsWith(`--${k}=`)) ?? `=${d}`).split('=')[1];
+const models = (args.slice(1).filter((a) => !a.startsWith('--')).length ? args.slice(1).filter((a) => !a.startsWith('--')) : ['InceptionV3', 'MobileNetV2', 'MobileNetV2Mid']) as BundledName[];
+const batches = opt('batches', '1,4').split(',').map(Number);
+const reps = Number(opt('reps', '5'));
+const target = 1;
+
+async function main() {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  if (mode === 'plain-fast') registerFastGradients();
+  for (const name of models) {
+    const a = await loadBundledArtifacts(name);
+    const size = name === 'InceptionV3' ? 299 : 224;
+    const graph = name === 'MobileNetV2Mid';
+    const model = graph ? await tf.loadGraphModel(tf.io.fromMemory(a)) : await tf.loadLayersModel(tf.io.fromMemory(a));
+    let f: (x: tf.Tensor4D) => tf.Tensor2D;
+    if (mode === 'compiled') {
+      const net = graph ? compileGraphModel(model as tf.GraphModel, a) : compileLayersModel(model as tf.LayersModel);
+      f = (x) => net.forward(x);
+    } else {
+      f = (x) => model.predict(x) as tf.Tensor2D;
+    }
+    const loss = (x: tf.Tensor) => tf.sum(tf.slice(f(x as tf.Tensor4D), [0, target], [-1, 1]));
+    for (const n of batches) {
+      const x = tf.randomUniform([n, size, size, 3]) as tf.Tensor4D;
+      const times: number[] = [];
+      try {
+        for (let i = 0; i < reps + 1; i++) {
+          const t0 = performance.now();
+          const g = tf.tidy(() => tf.grad(loss)(x));
+          await g.data();
+          g.dispose();
+          times.push(performance.now() - t0);
+        }
+        const first = times.shift()!;
+        times.sort((p, q) => p - q);
+        console.log(`${mode}\t${name}\tbatch ${n}\tmedian ${times[times.length >> 1].toFixed(0)} ms\tmin ${times[0].toFixed(0)} ms\tfirst ${first.toFixed(0)} ms`);
+      } catch (err) {
+        console.log(`${mode}\t${name}\tbatch ${n}\tFAILS: ${String(err).slice(0, 160)}`);
+      }
+      x.dispose();
+    }
+  }
+}
+main().catch((e) => { console.error(e); process.exit(1); });
