@@ -1,0 +1,164 @@
+/**
+ * The evaluation behind `advserve eval` (the seed's results table): every image is attacked
+ * with every method, and every result is classified by every defense.
+ *
+ * - The clean label of an image is the prediction of the ensemble of ALL loaded models.
+ * - Targeted: the target is drawn uniformly among the other classes, from a random stream
+ *   seeded by (seed, file name), like the competition's fixed target_class.csv: the same
+ *   seed gives the same targets whatever else is in the folder.
+ * - Untargeted: the engine's default (aim at the attack ensemble's least likely class); a
+ *   miss is still any prediction other than the clean label.
+ * - A defense's random transforms (resize-pad) draw from (seed, file name, defense).
+ */
+import type { AttackEngine } from '../engine/types';
+import { seededRandom } from '../engine/random';
+import { DefenseTally, classifyDefended, defenseRandom, mixSeed } from '../defense/evaluate';
+import type { Defense } from '../defense/parse';
+import type { RgbImage } from '../images/types';
+import type { MethodSpec } from './methods';
+
+export interface EvalInput {
+  name: string;
+  load(): Promise<RgbImage>;
+}
+
+export interface EvalSettings {
+  eps: number;
+  iterations: number;
+  /** Models the attacks use; all loaded models when undefined. */
+  attackModels?: string[];
+  methods: MethodSpec[];
+  defenses: Defense[];
+  targeted: boolean;
+  seed: number;
+}
+
+export interface EvalRow {
+  method: string;
+  defense: string;
+  n: number;
+  /** Predictions equal to the target; null for untargeted runs. */
+  hits: number | null;
+  /** Predictions other than the clean label. */
+  misses: number;
+}
+
+export interface EvalImageInfo {
+  name: string;
+  label: string;
+  target?: string;
+}
+
+export interface EvalMeta {
+  command: string;
+  date: string;
+  imagesDir?: string;
+  n: number;
+  eps: number;
+  iterations: number;
+  targeted: boolean;
+  seed: number;
+  attackModels: string[];
+  /** The models whose ensemble gave the clean labels. */
+  labelModels: string[];
+  backend: string;
+  images: EvalImageInfo[];
+}
+
+export interface EvalReport {
+  rows: EvalRow[];
+  /** Attack wall time per image, seconds, per method. */
+  secondsPerImage: Record<string, number>;
+  meta: EvalMeta;
+}
+
+export interface EvalProgress {
+  done: number;
+  total: number;
+  image: string;
+  method: string;
+  /** This attack's wall time. */
+  seconds: number;
+}
+
+/** The target for an image: uniform among the classes other than its clean label. */
+export function pickTarget(seed: number, name: string, clean: number, classes: number): number {
+  const others = Array.from({ length: classes }, (_, i) => i).filter((i) => i !== clean);
+  return others[Math.floor(seededRandom(mixSeed('target', seed, name))() * others.length)];
+}
+
+export async function runEval(
+  engine: AttackEngine,
+  inputs: EvalInput[],
+  settings: EvalSettings,
+  opts: { onProgress?: (p: EvalProgress) => void; command?: string; imagesDir?: string; now?: () => Date } = {},
+): Promise<EvalReport> {
+  const labelModels = engine.listModels().map((m) => m.id);
+  const labels = engine.labels();
+  const attackModels = settings.attackModels ?? labelModels;
+  engine.labels(attackModels); // unknown ids and mixed label sets fail before any work
+  const date = (opts.now ?? (() => new Date()))().toISOString();
+  const tallies = settings.methods.map(() => settings.defenses.map((d) => new DefenseTally(d.spec)));
+  const attackSeconds = settings.methods.map(() => 0);
+  const images: EvalImageInfo[] = [];
+  const total = inputs.length * settings.methods.length;
+  let done = 0;
+
+  for (const input of inputs) {
+    const image = await input.load();
+    const clean = (await engine.classify(image, { topK: 1 })).ensemble.top[0].index;
+    const target = settings.targeted ? pickTarget(settings.seed, input.name, clean, labels.length) : undefined;
+    images.push({ name: input.name, label: labels[clean], ...(target !== undefined ? { target: labels[target] } : {}) });
+
+    for (const [m, method] of settings.methods.entries()) {
+      let adversarial = image;
+      const started = performance.now();
+      if (method.params) {
+        const out = await engine.attack(image, {
+          ...method.params,
+          eps: settings.eps,
+          iterations: settings.iterations,
+          models: attackModels,
+          targeted: settings.targeted,
+          ...(target !== undefined ? { target } : { label: clean }),
+          seed: settings.seed,
+        });
+        adversarial = out.image;
+      }
+      const seconds = method.params ? (performance.now() - started) / 1000 : 0;
+      attackSeconds[m] += seconds;
+      for (const [d, defense] of settings.defenses.entries()) {
+        const top = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
+        tallies[m][d].add({ image: images.length - 1, name: input.name, index: top.index, label: top.label, prob: top.prob }, clean, target);
+      }
+      opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds });
+    }
+  }
+
+  const rows: EvalRow[] = [];
+  for (const [m, method] of settings.methods.entries()) {
+    for (const tally of tallies[m]) {
+      const r = tally.result();
+      rows.push({ method: method.name, defense: r.defense, n: r.n, hits: r.hits, misses: r.misses });
+    }
+  }
+  const n = inputs.length;
+  return {
+    rows,
+    secondsPerImage: Object.fromEntries(settings.methods.map((method, m) => [method.name, n ? attackSeconds[m] / n : 0])),
+    meta: {
+      command: opts.command ?? '',
+      date,
+      ...(opts.imagesDir !== undefined ? { imagesDir: opts.imagesDir } : {}),
+      n,
+      eps: settings.eps,
+      iterations: settings.iterations,
+      targeted: settings.targeted,
+      seed: settings.seed,
+      attackModels,
+      labelModels,
+      backend: engine.backend,
+      images,
+    },
+  };
+}

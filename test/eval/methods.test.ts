@@ -1,0 +1,14 @@
+import t from 'tap';
+import { parseMethod, parseMethodList } from '../../src/eval/methods';
+
+t.test('method specs map to AttackParams', async (t) => {
+  t.same(parseMethod('fgsm'), { name: 'fgsm', params: { method: 'fgsm' } });
+  t.same(parseMethod('mi-fgsm+di+ti'), { name: 'mi-fgsm+di+ti', params: { method: 'mi-fgsm', di: true, ti: 7 } });
+  t.same(parseMethod(' ifgsm + ti15 '), { name: 'ifgsm+ti15', params: { method: 'ifgsm', ti: 15 } });
+  t.same(parseMethod('mng-l1+di'), { name: 'mng-l1+di', params: { method: 'mng-l1', di: true } });
+  t.same(parseMethod('none'), { name: 'none', params: null }, 'none: the clean images');
+  t.same(parseMethodList('fgsm,,fgsm, mng-l2').map((m) => m.name), ['fgsm', 'mng-l2']);
+  for (const bad of ['pgd', 'fgsm+xx', 'fgsm+di+di', 'fgsm+ti+ti9', 'fgsm+ti4', 'fgsm+ti33', 'none+di', '']) {
+    t.throws(() => parseMethodList(bad), { name: 'EvalUsageError' }, `"${bad}" is refused`);
+  }
+});

@@ -1,0 +1,90 @@
+/** The eval report formats from fixed rows. */
+import t from 'tap';
+import { formatCsv, formatFromPath, formatJson, formatMarkdown } from '../../src/eval/report';
+import type { EvalReport } from '../../src/eval/run';
+
+const report: EvalReport = {
+  rows: [
+    { method: 'fgsm', defense: 'mobilenet_v2', n: 4, hits: 1, misses: 3 },
+    { method: 'fgsm', defense: 'jpeg75+mobilenet_v2_mid', n: 4, hits: 0, misses: 2 },
+    { method: 'mi-fgsm+di+ti', defense: 'mobilenet_v2', n: 4, hits: 4, misses: 4 },
+    { method: 'mi-fgsm+di+ti', defense: 'jpeg75+mobilenet_v2_mid', n: 4, hits: 3, misses: 4 },
+  ],
+  secondsPerImage: { fgsm: 0.5, 'mi-fgsm+di+ti': 12.34 },
+  meta: {
+    command: 'advserve eval --images imgs --methods fgsm,mi-fgsm+di+ti',
+    date: '2024-05-01T12:00:00.000Z',
+    imagesDir: 'imgs',
+    n: 4,
+    eps: 16,
+    iterations: 20,
+    targeted: true,
+    seed: 0,
+    attackModels: ['mobilenet_v2'],
+    labelModels: ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'],
+    backend: 'wasm',
+    images: [],
+  },
+};
+
+t.test('markdown: the seed table (counts, then rates) with command, date, eps, n', async (t) => {
+  const md = formatMarkdown(report);
+  t.match(md, /^# advserve eval: targeted, eps 16, n = 4\n/);
+  t.match(md, '- command: `advserve eval --images imgs --methods fgsm,mi-fgsm+di+ti`');
+  t.match(md, '- date: 2024-05-01T12:00:00.000Z');
+  t.match(md, 'eps 16 (0..255), 20 iterations, attack models mobilenet_v2');
+  const lines = md.split('\n');
+  const at = lines.indexOf('## hits, misses (of n = 4)');
+  t.same(lines.slice(at + 2, at + 6), [
+    '| method        | mobilenet_v2 | jpeg75+mobilenet_v2_mid | s/image |',
+    '| ------------- | -----------: | ----------------------: | ------: |',
+    '| fgsm          |         1, 3 |                    0, 2 |    0.50 |',
+    '| mi-fgsm+di+ti |         4, 4 |                    3, 4 |    12.3 |',
+  ]);
+  const r = lines.indexOf('## hit rate, miss rate');
+  t.same(lines.slice(r + 2, r + 6), [
+    '| method        | mobilenet_v2 | jpeg75+mobilenet_v2_mid |',
+    '| ------------- | -----------: | ----------------------: |',
+    '| fgsm          |     25%, 75% |                 0%, 50% |',
+    '| mi-fgsm+di+ti |   100%, 100% |               75%, 100% |',
+  ]);
+});
+
+t.test('markdown: untargeted hits show as a dash', async (t) => {
+  const untargeted: EvalReport = { ...report, rows: report.rows.map((r) => ({ ...r, hits: null })), meta: { ...report.meta, targeted: false } };
+  const md = formatMarkdown(untargeted);
+  t.match(md, /^# advserve eval: untargeted/);
+  t.match(md, '| fgsm          |         –, 3 |                    –, 2 |    0.50 |');
+  t.match(md, '| fgsm          |       –, 75% |                  –, 50% |');
+  t.same(formatMarkdown({ ...report, rows: [{ ...report.rows[0], n: 3, hits: 2, misses: 1 }] }).match(/66\.7%, 33\.3%/)?.length, 1, 'one decimal');
+});
+
+t.test('csv: one row per method and defense', async (t) => {
+  t.equal(
+    formatCsv(report),
+    [
+      'method,defense,n,hits,misses,hit_rate,miss_rate,seconds_per_image',
+      'fgsm,mobilenet_v2,4,1,3,0.25,0.75,0.5',
+      'fgsm,jpeg75+mobilenet_v2_mid,4,0,2,0,0.5,0.5',
+      'mi-fgsm+di+ti,mobilenet_v2,4,4,4,1,1,12.34',
+      'mi-fgsm+di+ti,jpeg75+mobilenet_v2_mid,4,3,4,0.75,1,12.34',
+      '',
+    ].join('\n'),
+  );
+  const untargeted = formatCsv({ ...report, rows: [{ ...report.rows[0], hits: null }] });
+  t.equal(untargeted.split('\n')[1], 'fgsm,mobilenet_v2,4,,3,,0.75,0.5');
+});
+
+t.test('json: rows, secondsPerImage, meta', async (t) => {
+  const doc = JSON.parse(formatJson(report));
+  t.same(doc.rows, report.rows);
+  t.same(doc.secondsPerImage, report.secondsPerImage);
+  t.same(doc.meta, report.meta);
+});
+
+t.test('format from the output file name', async (t) => {
+  t.equal(formatFromPath('a/report.CSV'), 'csv');
+  t.equal(formatFromPath('r.json'), 'json');
+  t.equal(formatFromPath('r.md'), 'markdown');
+  t.equal(formatFromPath(undefined), 'markdown');
+});
