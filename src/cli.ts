@@ -11,6 +11,7 @@ import { createEngine } from './engine/bootstrap';
 import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
 import { decodeImage } from './images/decode';
 import { encodePng } from './images/encode';
+import { evalCommand } from './eval/command';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -18,6 +19,8 @@ const USAGE = `usage:
   advserve attack --target <index|label> [options] in.png -o out.png
   advserve attack --untargeted [--target-selection least-likely|max-loss] [--label L] [options] in.png -o out.png
   advserve classify [--models a,b] [--top-k K] in.png
+  advserve eval --images DIR [--eps N] [--methods list] [--defenses list] [--attack-models a,b] [--out report.md]
+                                       attack a folder with each method, classify under each defense (advserve eval --help)
 
 attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (default 16),
   --iterations N (default 20), --models a,b (default all), --alpha N, --seed N, --json (print the report as JSON)
@@ -129,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
         return await attackCommand(rest);
       case 'classify':
         return await classifyCommand(rest);
+      case 'eval':
+        return await evalCommand(rest);
       case undefined:
       case '-h':
       case '--help':
