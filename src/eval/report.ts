@@ -42,7 +42,7 @@ export function formatMarkdown(report: EvalReport): string {
     `- command: \`${meta.command}\``,
     `- date: ${meta.date}`,
     `- images: n = ${meta.n}${meta.imagesDir ? ` from ${meta.imagesDir}` : ''}; clean label = prediction of the ensemble ${meta.labelModels.join(' + ')}`,
-    `- attack: ${mode}, eps ${meta.eps} (0..255), ${meta.iterations} iterations, attack models ${meta.attackModels.join(', ')}, backend ${meta.backend}`,
+    `- attack: ${mode}, eps ${meta.eps} (0..255), ${meta.iterations} iterations (fgsm: 1), attack models ${meta.attackModels.join(', ')}, backend ${meta.backend}`,
     `- cells: hits = defense predicts the target${meta.targeted ? '' : ' (– untargeted)'}; misses = defense prediction differs from the clean label; s/image = attack wall time per image`,
     '',
     `## hits, misses (of n = ${meta.n})`,
@@ -58,6 +58,11 @@ export function formatMarkdown(report: EvalReport): string {
     table(['method', ...defenses], methods.map((m) => [m, ...defenses.map((d) => rates(at(m, d)))]), align(0)),
     '',
   ];
+  if (meta.images.length) {
+    const header = meta.targeted ? ['image', 'clean label', 'target'] : ['image', 'clean label'];
+    const rows = meta.images.map((i) => (meta.targeted ? [i.name, i.label, i.target ?? ''] : [i.name, i.label]));
+    out.push('## images', '', table(header, rows, header.map(() => 'l' as const)), '');
+  }
   return out.join('\n');
 }
 

@@ -23,7 +23,10 @@ const report: EvalReport = {
     attackModels: ['mobilenet_v2'],
     labelModels: ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'],
     backend: 'wasm',
-    images: [],
+    images: [
+      { name: 'a.png', label: 'Neutral', target: 'Drawing' },
+      { name: 'b.jpg', label: 'Porn', target: 'Sexy' },
+    ],
   },
 };
 
@@ -32,7 +35,8 @@ t.test('markdown: the seed table (counts, then rates) with command, date, eps, n
   t.match(md, /^# advserve eval: targeted, eps 16, n = 4\n/);
   t.match(md, '- command: `advserve eval --images imgs --methods fgsm,mi-fgsm+di+ti`');
   t.match(md, '- date: 2024-05-01T12:00:00.000Z');
-  t.match(md, 'eps 16 (0..255), 20 iterations, attack models mobilenet_v2');
+  t.match(md, 'eps 16 (0..255), 20 iterations (fgsm: 1), attack models mobilenet_v2');
+  t.match(md, ['## images', '', '| image | clean label | target  |', '| ----- | ----------- | ------- |', '| a.png | Neutral     | Drawing |', '| b.jpg | Porn        | Sexy    |'].join('\n'));
   const lines = md.split('\n');
   const at = lines.indexOf('## hits, misses (of n = 4)');
   t.same(lines.slice(at + 2, at + 6), [
