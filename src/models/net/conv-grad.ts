@@ -42,6 +42,29 @@ function pair(v: number | [number, number] | number[] | undefined): [number, num
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
+/**
+ * out[n, o, p, c] = x[n, o*sh + offH, p*sw + offW, c] for o < outH, p < outW: a crop and/or
+ * strided subsample. On wasm, Slice and StridedSlice are JavaScript loops (one strided slice of
+ * a 147x147x64 tensor: ~50 ms; a crop of a 3-channel image: one JS call per pixel), so this is
+ * a VALID depthwise conv with a one-hot kernel instead (XNNPACK, ~1 ms). Falls back to slicing
+ * when the kernel would be large. x must contain every sampled row and column.
+ */
+export function shiftedSample(x: tf.Tensor4D, offset: [number, number], strides: [number, number], outSize: [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const [sh, sw] = strides, [oh, ow] = outSize;
+  if (offset[0] === 0 && offset[1] === 0 && sh === 1 && sw === 1 && oh === h && ow === w) return x;
+  // Kernel as tall as the rows left over so that the VALID output is exactly outH.
+  const kh = h - (oh - 1) * sh, kw = w - (ow - 1) * sw;
+  if (kh < offset[0] + 1 || kw < offset[1] + 1) throw new Error(`shiftedSample: [${x.shape}] has no rows/cols for offset ${offset}, size ${outSize}`);
+  if (kh * kw > 64 || x.dtype !== 'float32') {
+    if (sh === 1 && sw === 1) return tf.slice(x, [0, offset[0], offset[1], 0], [n, oh, ow, c]);
+    return tf.stridedSlice(x, [0, offset[0], offset[1], 0], [n, offset[0] + (oh - 1) * sh + 1, offset[1] + (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D;
+  }
+  const k = new Float32Array(kh * kw * c);
+  for (let ch = 0; ch < c; ch++) k[(offset[0] * kw + offset[1]) * c + ch] = 1;
+  return tf.tidy(() => tf.depthwiseConv2d(x, tf.tensor4d(k, [kh, kw, c, 1]), strides, 'valid'));
+}
+
 /** The forward geometry that tfjs itself computes (pads for 'same', output size). */
 function forwardInfo(xShape: number[], filterShape: number[], g: ConvGeometry, depthwise: boolean) {
   return tf.backend_util.computeConv2DInfo(
@@ -204,8 +227,8 @@ export function stridedInputGrad(
       rows.push(sw === 1 ? cols[0] : tf.stack(cols, 3)); // [N, qh, qw, sw, C]
     }
     const inter = sh === 1 ? rows[0] : tf.stack(rows, 2); // [N, qh, sh, qw, sw, C]
-    const full = tf.reshape(inter, [n, qh * sh, qw * sw, channels]);
-    const dx = tf.slice(full, [0, info.padInfo.top - q0h * sh, info.padInfo.left - q0w * sw, 0], [n, info.inHeight, info.inWidth, channels]) as tf.Tensor4D;
+    const full = tf.reshape(inter, [n, qh * sh, qw * sw, channels]) as tf.Tensor4D;
+    const dx = shiftedSample(full, [info.padInfo.top - q0h * sh, info.padInfo.left - q0w * sw], [1, 1], [info.inHeight, info.inWidth]);
     return depthwise ? sumMultiplier(dx, filterShape) : dx;
   });
 }
@@ -223,8 +246,7 @@ function tapsOf(x: tf.Tensor4D, info: ReturnType<typeof forwardInfo>) {
   const right = Math.max(0, needW - left - info.inWidth);
   const xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
   const [n, , , c] = x.shape;
-  return (i: number, j: number) =>
-    tf.stridedSlice(xp, [0, i * dh, j * dw, 0], [n, i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]) as tf.Tensor4D;
+  return (i: number, j: number) => shiftedSample(xp, [i * dh, j * dw], [sh, sw], [oh, ow]);
 }
 
 /** d(loss)/dW of conv2d: for every kernel tap, (input pixels of that tap)^T @ dy. */
@@ -281,12 +303,83 @@ export function usePhases(g: ConvGeometry): boolean {
   return (g.strides[0] > 1 || g.strides[1] > 1) && g.dilations[0] === 1 && g.dilations[1] === 1;
 }
 
+/*
+ * Phases as channels. Separate phase convs must be interleaved with stack (wasm's Pack/Concat
+ * are JS loops, slow for few channels). For conv2d with equal strides s, all phases fit in ONE
+ * conv: each phase's flipped sub-kernel, zero-padded at the front to ceil(k/s) taps, is a block
+ * of output channels (phase-major, the order depthToSpace expects), and depthToSpace(s)
+ * interleaves them (a C++ kernel). A few zero taps (16 instead of 9 at k=3, s=2) buy that.
+ */
+
+/** [jh,jw,co,s*s*ci] kernel of the phases-as-channels transposed conv (conv2d, equal strides). */
+export function spaceFilter(filter: tf.Tensor4D, s: number): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  const jh = Math.ceil(kh / s), jw = Math.ceil(kw / s);
+  return tf.tidy(() => {
+    const phases = phaseFilters(filter, [s, s], false); // [jh_r, jw_r, co, ci] or null
+    const blocks: tf.Tensor[] = [];
+    for (let rh = 0; rh < s; rh++) {
+      for (let rw = 0; rw < s; rw++) {
+        const f = phases[rh][rw];
+        blocks.push(f ? tf.pad(f, [[jh - f.shape[0], 0], [jw - f.shape[1], 0], [0, 0], [0, 0]]) : tf.zeros([jh, jw, co, ci]));
+      }
+    }
+    return tf.concat(blocks, 3) as tf.Tensor4D;
+  });
+}
+
+/** d(loss)/dx of a conv2d with equal strides s > 1 (no dilation), from spaceFilter(W, s). */
+export function spaceInputGrad(dy: tf.Tensor4D, xShape: number[], kernel: tf.Tensor4D, filterShape: number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = forwardInfo(xShape, filterShape, g, false);
+    const s = info.strideHeight;
+    if (info.strideWidth !== s || info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('spaceInputGrad: needs equal strides and no dilation');
+    const [jh, jw] = kernel.shape;
+    const q0h = Math.floor(info.padInfo.top / s), qh = Math.floor((info.padInfo.top + info.inHeight - 1) / s) - q0h + 1;
+    const q0w = Math.floor(info.padInfo.left / s), qw = Math.floor((info.padInfo.left + info.inWidth - 1) / s) - q0w + 1;
+    const { d, pad } = cropOrPad(dy, jh - 1 - q0h, q0h + qh - info.outHeight, jw - 1 - q0w, q0w + qw - info.outWidth);
+    const full = tf.depthToSpace(tf.conv2d(d, kernel, 1, pad), s, 'NHWC');
+    return shiftedSample(full, [info.padInfo.top - q0h * s, info.padInfo.left - q0w * s], [1, 1], [info.inHeight, info.inWidth]);
+  });
+}
+
+/** A layer's precomputed kernel(s) for its input gradient. */
+export type DxKernel =
+  | { kind: 'flipped'; filter: tf.Tensor4D } // stride 1, or dilated dy
+  | { kind: 'space'; filter: tf.Tensor4D } // conv2d, equal strides: phases as channels
+  | { kind: 'phases'; phases: Array<Array<tf.Tensor4D | null>> }; // conv2d, unequal strides
+
+/**
+ * Choose and build the dx kernel. Depthwise layers always use the dilated-dy form: their
+ * multiply-adds are cheap even with the zeros, and it needs no interleave.
+ */
+export function prepareDxKernel(filter: tf.Tensor4D, g: ConvGeometry, depthwise: boolean): DxKernel {
+  if (depthwise) return { kind: 'flipped', filter: flipDepthwiseFilter(filter) };
+  if (!usePhases(g)) return { kind: 'flipped', filter: flipConvFilter(filter) };
+  if (g.strides[0] === g.strides[1]) return { kind: 'space', filter: spaceFilter(filter, g.strides[0]) };
+  return { kind: 'phases', phases: phaseFilters(filter, g.strides, false) };
+}
+
+export function dxKernelTensors(k: DxKernel): tf.Tensor[] {
+  if (k.kind === 'phases') return k.phases.flat().filter((f): f is tf.Tensor4D => f !== null);
+  return [k.filter];
+}
+
+/** d(loss)/dx of conv2d / depthwiseConv2d(x, W) given dy and prepareDxKernel(W, g, depthwise). */
+export function inputGradWith(dy: tf.Tensor4D, xShape: number[], k: DxKernel, filterShape: number[], g: ConvGeometry, depthwise: boolean): tf.Tensor4D {
+  switch (k.kind) {
+    case 'space':
+      return spaceInputGrad(dy, xShape, k.filter, filterShape, g);
+    case 'phases':
+      return stridedInputGrad(dy, xShape, k.phases, filterShape, g, depthwise);
+    case 'flipped':
+      return depthwise ? depthwiseInputGrad(dy, xShape, k.filter, filterShape, g) : conv2dInputGrad(dy, xShape, k.filter, filterShape, g);
+  }
+}
+
 /** Input gradient with kernels prepared on the spot (registered gradients: weights are not known ahead). */
 function inputGrad(dy: tf.Tensor4D, xShape: number[], filter: tf.Tensor4D, g: ConvGeometry, depthwise: boolean): tf.Tensor4D {
-  if (usePhases(g)) return stridedInputGrad(dy, xShape, phaseFilters(filter, g.strides, depthwise), filter.shape, g, depthwise);
-  return depthwise
-    ? depthwiseInputGrad(dy, xShape, flipDepthwiseFilter(filter), filter.shape, g)
-    : conv2dInputGrad(dy, xShape, flipConvFilter(filter), filter.shape, g);
+  return tf.tidy(() => inputGradWith(dy, xShape, prepareDxKernel(filter, g, depthwise), filter.shape, g, depthwise));
 }
 
 let registered = false;

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  ConvGeometry, ConvPad, conv2dInputGrad, depthwiseInputGrad, flipConvFilter, flipDepthwiseFilter, phaseFilters, stridedInputGrad, usePhases,
+  ConvGeometry, ConvPad, DxKernel, dxKernelTensors, inputGradWith, prepareDxKernel, shiftedSample,
 } from './conv-grad';
 
 /** Activations that the wasm fused kernels apply and whose derivative we read from the output. */
@@ -26,10 +26,8 @@ export interface ConvLayer {
   /** [kh,kw,ci,co] for conv, [kh,kw,C,M] for depthwise. Owned (kept) by this layer. */
   filter: tf.Tensor4D;
   bias?: tf.Tensor1D;
-  /** Precomputed kernel of the transposed conv that gives dx (stride 1 or dilated). */
-  flipped?: tf.Tensor4D;
-  /** Precomputed polyphase sub-kernels instead, for strided convs. */
-  phases?: Array<Array<tf.Tensor4D | null>>;
+  /** Precomputed kernel(s) of the transposed conv that gives dx. */
+  dx: DxKernel;
   geometry: ConvGeometry;
   activation: FusedActivation;
 }
@@ -47,21 +45,15 @@ export interface ConvLayerOptions {
 /** Takes ownership of filter and bias (keeps them; disposeConvLayer frees them). */
 export function makeConvLayer(o: ConvLayerOptions): ConvLayer {
   const geometry: ConvGeometry = { strides: o.strides, pad: o.pad, dilations: o.dilations ?? [1, 1] };
-  const l: ConvLayer = { depthwise: o.depthwise, filter: tf.keep(o.filter), bias: o.bias ? tf.keep(o.bias) : undefined, geometry, activation: o.activation };
-  if (usePhases(geometry)) {
-    l.phases = phaseFilters(o.filter, o.strides, o.depthwise);
-    for (const row of l.phases) for (const f of row) if (f) tf.keep(f);
-  } else {
-    l.flipped = tf.keep(o.depthwise ? flipDepthwiseFilter(o.filter) : flipConvFilter(o.filter));
-  }
-  return l;
+  const dx = prepareDxKernel(o.filter, geometry, o.depthwise);
+  for (const t of dxKernelTensors(dx)) tf.keep(t);
+  return { depthwise: o.depthwise, filter: tf.keep(o.filter), bias: o.bias ? tf.keep(o.bias) : undefined, geometry, activation: o.activation, dx };
 }
 
 export function disposeConvLayer(l: ConvLayer): void {
   l.filter.dispose();
   l.bias?.dispose();
-  l.flipped?.dispose();
-  for (const row of l.phases ?? []) for (const f of row) f?.dispose();
+  for (const t of dxKernelTensors(l.dx)) t.dispose();
 }
 
 /** dy times the activation's derivative, read from the activation's OUTPUT y. */
@@ -111,10 +103,7 @@ export function convBiasAct(x: tf.Tensor4D, l: ConvLayer): tf.Tensor4D {
       gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const g = l.activation === 'linear' ? dy : (maskByActivation(dy, saved[0], l.activation) as tf.Tensor4D);
-          if (l.phases) return stridedInputGrad(g, xShape, l.phases, l.filter.shape, l.geometry, l.depthwise);
-          return l.depthwise
-            ? depthwiseInputGrad(g, xShape, l.flipped!, l.filter.shape, l.geometry)
-            : conv2dInputGrad(g, xShape, l.flipped!, l.filter.shape, l.geometry);
+          return inputGradWith(g, xShape, l.dx, l.filter.shape, l.geometry, l.depthwise);
         }),
     };
   })(x);
@@ -174,8 +163,8 @@ export interface PoolLayer {
   size: [number, number];
   strides: [number, number];
   pad: 'same' | 'valid';
-  /** Flipped (or polyphase) ones kernels for the avg-pool gradient, by channel count. Owned. */
-  ones: Map<number, { flipped?: tf.Tensor4D; phases?: Array<Array<tf.Tensor4D | null>> }>;
+  /** dx kernels of the ones depthwise conv, for the avg-pool gradient, by channel count. Owned. */
+  ones: Map<number, DxKernel>;
 }
 
 export function makePoolLayer(kind: 'max' | 'avg', size: [number, number], strides: [number, number], pad: 'same' | 'valid'): PoolLayer {
@@ -183,10 +172,7 @@ export function makePoolLayer(kind: 'max' | 'avg', size: [number, number], strid
 }
 
 export function disposePoolLayer(l: PoolLayer): void {
-  for (const k of l.ones.values()) {
-    k.flipped?.dispose();
-    for (const row of k.phases ?? []) for (const f of row) f?.dispose();
-  }
+  for (const k of l.ones.values()) for (const t of dxKernelTensors(k)) t.dispose();
   l.ones.clear();
 }
 
@@ -195,13 +181,8 @@ function onesKernel(l: PoolLayer, c: number, g: ConvGeometry) {
   let k = l.ones.get(c);
   if (!k) {
     const ones = tf.ones([l.size[0], l.size[1], c, 1]) as tf.Tensor4D;
-    if (usePhases(g)) {
-      const phases = phaseFilters(ones, g.strides, true);
-      for (const row of phases) for (const f of row) if (f) tf.keep(f);
-      k = { phases };
-    } else {
-      k = { flipped: tf.keep(flipDepthwiseFilter(ones)) };
-    }
+    k = prepareDxKernel(ones, g, true);
+    for (const t of dxKernelTensors(k)) tf.keep(t);
     ones.dispose();
     l.ones.set(c, k);
   }
@@ -222,14 +203,16 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, l: PoolLay
     const { top, left } = info.padInfo;
     const [kh, kw] = l.size, [sh, sw] = l.strides;
     const [n, oh, ow, c] = y.shape;
-    // Padded positions hold -inf so they never equal a window's max.
+    // Padded positions hold a huge negative number so they never equal a window's max (not
+    // -inf: the taps are sampled by a one-hot conv, and 0 * -inf is NaN).
     const bottom = Math.max(0, (oh - 1) * sh + kh - top - info.inHeight), right = Math.max(0, (ow - 1) * sw + kw - left - info.inWidth);
-    const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity) : x;
+    const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], -3e38) : x;
     const hits: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const tap = tf.stridedSlice(xp, [0, i, j, 0], [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
-        hits.push(tf.cast(tf.equal(tap, y), 'float32'));
+        const tap = shiftedSample(xp, [i, j], [sh, sw], [oh, ow]);
+        // tap <= y; hit = 1 where tap == y: 1 - step(y - tap) (wasm's Equal and Cast are slow loops).
+        hits.push(tf.sub(1, tf.step(tf.sub(y, tap))));
       }
     }
     const share = tf.div(dy, tf.addN(hits)); // every window has at least one hit: its max
@@ -256,7 +239,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, l: PoolLay
     // Input rows/cols past the last window get no gradient.
     const needH = top + info.inHeight, needW = left + info.inWidth;
     if (needH > qh * sh || needW > qw * sw) full = tf.pad(full, [[0, 0], [0, Math.max(0, needH - qh * sh)], [0, Math.max(0, needW - qw * sw)], [0, 0]]);
-    return tf.slice(full, [0, top, left, 0], [n, info.inHeight, info.inWidth, c]) as tf.Tensor4D;
+    return shiftedSample(full as tf.Tensor4D, [top, left], [1, 1], [info.inHeight, info.inWidth]);
   });
 }
 
@@ -291,7 +274,7 @@ export function pool(x: tf.Tensor4D, l: PoolLayer): tf.Tensor4D {
           const k = onesKernel(l, c, g);
           const scaled = tf.mul(dy, inverseCount(xShape, l)) as tf.Tensor4D;
           const shape = [l.size[0], l.size[1], c, 1];
-          return k.phases ? stridedInputGrad(scaled, xShape, k.phases, shape, g, true) : depthwiseInputGrad(scaled, xShape, k.flipped!, shape, g);
+          return inputGradWith(scaled, xShape, k, shape, g, true);
         }),
     };
   })(x);
