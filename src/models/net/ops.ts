@@ -250,8 +250,9 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, l: PoolLay
 function tiledAvgGrad(dy: tf.Tensor4D, xShape: number[], l: PoolLayer): tf.Tensor4D {
   const [n, oh, ow, c] = dy.shape;
   const [kh, kw] = l.size;
-  const scaled = tf.mul(tf.reshape(dy, [n, oh, 1, ow, 1, c]), 1 / (kh * kw));
-  const tiled = tf.reshape(tf.broadcastTo(scaled, [n, oh, kh, ow, kw, c]), [n, oh * kh, ow * kw, c]);
+  // A broadcasting multiply (C++) rather than broadcastTo (wasm's Tile is a JS loop).
+  const share = tf.fill([1, 1, kh, 1, kw, 1], 1 / (kh * kw));
+  const tiled = tf.reshape(tf.mul(tf.reshape(dy, [n, oh, 1, ow, 1, c]), share), [n, oh * kh, ow * kw, c]);
   return tf.pad(tiled, [[0, 0], [0, xShape[1] - oh * kh], [0, xShape[2] - ow * kw], [0, 0]]) as tf.Tensor4D;
 }
 
