@@ -5,11 +5,16 @@
  * is a naive loop (~10x slower) and DepthwiseConv2dNativeBackpropInput does not exist at all.
  * The input gradient of a convolution is itself a convolution ("transposed conv"):
  *   dx = conv(dilate(dy, stride), flip(W) with in/out swapped, padding = (ke-1-padBefore, ...))
- * so we express it with the forward kernel.
+ * so we express it with the forward kernel. Strided conv2d layers use a polyphase form instead
+ * of dilating dy (no multiply-adds on inserted zeros), see stridedInputGrad.
+ *
+ * Several wasm kernels for moving data (Slice, StridedSlice, Pack, Concat, Tile, DepthToSpace,
+ * Equal, Cast) are slow JavaScript or per-element loops; the code here avoids them on the hot
+ * path in favour of PadV2, AddN, reshapes and one-hot depthwise convs (shiftedSample).
  *
  * registerFastGradients() also overrides tfjs' gradients of the Conv2D and
  * DepthwiseConv2dNative kernels so that plain (un-compiled) models get the fast dx too; their
- * filter gradients are computed with slices and matmuls (wasm has no backprop-filter kernels).
+ * filter gradients are computed per kernel tap with matmuls (wasm has no backprop-filter kernels).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -100,19 +105,12 @@ function prepareTransposed(dy: tf.Tensor4D, xShape: number[], filterShape: numbe
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const keH = dh * (info.filterHeight - 1) + 1;
   const keW = dw * (info.filterWidth - 1) + 1;
-  let d = dilateByStride(dy, sh, sw);
   // before = ke-1-padBefore; after = in-1+padBefore-(out-1)*s, minus the s-1 zeros already appended.
-  let top = keH - 1 - info.padInfo.top;
-  let bottom = info.inHeight - 1 + info.padInfo.top - (info.outHeight - 1) * sh - (sh - 1);
-  let left = keW - 1 - info.padInfo.left;
-  let right = info.inWidth - 1 + info.padInfo.left - (info.outWidth - 1) * sw - (sw - 1);
-  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
-    const [n, h, w, c] = d.shape;
-    const t0 = Math.max(0, -top), l0 = Math.max(0, -left);
-    d = tf.slice(d, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
-    top = Math.max(0, top); bottom = Math.max(0, bottom); left = Math.max(0, left); right = Math.max(0, right);
-  }
-  const pad: ConvPad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+  const top = keH - 1 - info.padInfo.top;
+  const bottom = info.inHeight - 1 + info.padInfo.top - (info.outHeight - 1) * sh - (sh - 1);
+  const left = keW - 1 - info.padInfo.left;
+  const right = info.inWidth - 1 + info.padInfo.left - (info.outWidth - 1) * sw - (sw - 1);
+  const { d, pad } = cropOrPad(dilateByStride(dy, sh, sw), top, bottom, left, right);
   return { d, pad, dilations: [dh, dw] as [number, number] };
 }
 
@@ -145,7 +143,7 @@ function sumMultiplier(out: tf.Tensor4D, filterShape: number[]): tf.Tensor4D {
  * transposed conv's multiply-adds hit zeros (4x the work at stride 2). Instead split dx by
  * phase: with t = i + padBefore = q*s + r, dx[i] = sum_j dy[q-j] * w[r + j*s], i.e. for each
  * phase r a stride-1 conv of the UNdilated dy with the flipped sub-kernel w[r::s]; the s*s
- * phase outputs are then interleaved (stack + reshape) and cropped to the input.
+ * phase outputs are then interleaved (pad + addN + reshape) and cropped to the input.
  */
 
 /** Number of taps of phase r: k = r, r+s, ... < K. */
@@ -244,7 +242,6 @@ function tapsOf(x: tf.Tensor4D, info: ReturnType<typeof forwardInfo>) {
   const bottom = Math.max(0, needH - top - info.inHeight);
   const right = Math.max(0, needW - left - info.inWidth);
   const xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
-  const [n, , , c] = x.shape;
   return (i: number, j: number) => shiftedSample(xp, [i * dh, j * dw], [sh, sw], [oh, ow]);
 }
 

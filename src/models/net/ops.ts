@@ -1,6 +1,6 @@
 /**
- * Differentiable fused ops for compiled networks: conv/depthwise conv + bias + activation, and
- * dense + bias + activation.
+ * Differentiable fused ops for compiled networks: conv/depthwise conv + bias + activation,
+ * dense + bias + activation, and max/average pooling.
  *
  * Why custom: under a gradient tape tfjs' tf.fused.* falls back to unfused ops whenever the
  * activation is not linear, and its custom gradient also computes the filter and bias
