@@ -1,6 +1,6 @@
 /**
  * ms per forward + input gradient (of sum of logits[:, target]) on wasm, per bundled model.
- *   npx tsx bench/net-grad.ts compiled|plain|plain-fast [model...] [--batches=1,4] [--reps=5]
+ *   npx tsx bench/net-grad.ts compiled|plain|plain-fast [model...] [--batches=1,4] [--reps=5] [--backend=wasm]
  * plain: tf.grad through model.predict with tfjs' own gradients; plain-fast: the same after
  * registerFastGradients(). Modes run in separate processes: the registration is process-wide.
  */
@@ -18,7 +18,7 @@ const reps = Number(opt('reps', '5'));
 const target = 1;
 
 async function main() {
-  await tf.setBackend('wasm');
+  await tf.setBackend(opt('backend', 'wasm'));
   await tf.ready();
   if (mode === 'plain-fast') registerFastGradients();
   for (const name of models) {
@@ -50,13 +50,18 @@ async function main() {
           cpu.push((c.user + c.system) / 1000);
         }
         const first = times.shift()!;
-        cpu.shift();
+        const firstCpu = cpu.shift()!;
+        if (times.length === 0) {
+          console.log(`${mode}/${tf.getBackend()}\t${name}\tbatch ${n}\tfirst call only: wall ${first.toFixed(0)} ms, cpu ${firstCpu.toFixed(0)} ms`);
+          x.dispose();
+          continue;
+        }
         times.sort((p, q) => p - q);
         cpu.sort((p, q) => p - q);
         // wasm runs on one thread: CPU time is the work itself, wall time also counts other load.
-        console.log(`${mode}\t${name}\tbatch ${n}\twall median ${times[times.length >> 1].toFixed(0)} ms (min ${times[0].toFixed(0)})\tcpu median ${cpu[cpu.length >> 1].toFixed(0)} ms\tfirst call ${first.toFixed(0)} ms`);
+        console.log(`${mode}/${tf.getBackend()}\t${name}\tbatch ${n}\twall median ${times[times.length >> 1].toFixed(0)} ms (min ${times[0].toFixed(0)})\tcpu median ${cpu[cpu.length >> 1].toFixed(0)} ms\tfirst call ${first.toFixed(0)} ms`);
       } catch (err) {
-        console.log(`${mode}\t${name}\tbatch ${n}\tFAILS: ${String(err).slice(0, 160)}`);
+        console.log(`${mode}/${tf.getBackend()}\t${name}\tbatch ${n}\tFAILS: ${String(err).slice(0, 160)}`);
       }
       x.dispose();
     }
