@@ -178,6 +178,54 @@ t.test('tiny LayersModel with an unsupported layer: falls back to layer.apply, l
   net.dispose();
 });
 
+t.test('nested model (transfer-learning style) is inlined, and a Sequential model compiles', async (t) => {
+  const L = tf.layers;
+  // Inner functional "base" model with its own Input.
+  const inIn = tf.input({ shape: [8, 8, 3] });
+  let h = L.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(inIn) as tf.SymbolicTensor;
+  h = L.batchNormalization({}).apply(h) as tf.SymbolicTensor;
+  h = L.reLU({ maxValue: 6 }).apply(h) as tf.SymbolicTensor;
+  h = L.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(h) as tf.SymbolicTensor;
+  const base = tf.model({ inputs: inIn, outputs: L.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor });
+  // Outer model: base as one layer, then a Dense softmax head.
+  const outIn = tf.input({ shape: [8, 8, 3] });
+  const feats = base.apply(outIn) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: outIn, outputs: L.dense({ units: 4, activation: 'softmax' }).apply(feats) as tf.SymbolicTensor });
+  randomizeWeights(model, 21);
+  randomizeWeights(base, 22);
+  const x = tf.tensor4d(fill(2 * 8 * 8 * 3, rng(23)), [2, 8, 8, 3]);
+  const expected = model.predict(x) as tf.Tensor;
+  const net = compileLayersModel(model);
+  t.same(net.fallbacks, [], 'the nested model is inlined, not a fallback');
+  t.equal(net.endsInSoftmax, true, 'softmax stripped');
+  const d = maxAbsDiff(tf.tidy(() => tf.softmax(net.forward(x))), expected);
+  t.ok(d < 1e-5, `nested: softmax(compiled forward) equals predict: max |diff| ${d.toExponential(2)}`);
+  checkGrad(t, 'nested model', net, [2, 8, 8, 3], 24, 80);
+  tf.dispose([x, expected]);
+  net.dispose();
+
+  const seq = tf.sequential({
+    layers: [
+      L.conv2d({ inputShape: [7, 7, 2], filters: 4, kernelSize: 3, activation: 'relu' }),
+      L.maxPooling2d({ poolSize: 2 }),
+      L.flatten(),
+      L.dense({ units: 3 }),
+      L.activation({ activation: 'softmax' }),
+    ],
+  });
+  randomizeWeights(seq, 25);
+  const xs = tf.tensor4d(fill(2 * 7 * 7 * 2, rng(26)), [2, 7, 7, 2]);
+  const ys = seq.predict(xs) as tf.Tensor;
+  const sn = compileLayersModel(seq);
+  t.same(sn.fallbacks, [], 'Sequential: no fallbacks');
+  t.equal(sn.endsInSoftmax, true, 'Sequential: trailing Activation softmax stripped');
+  const ds = maxAbsDiff(tf.tidy(() => tf.softmax(sn.forward(xs))), ys);
+  t.ok(ds < 1e-5, `Sequential: softmax(compiled forward) equals predict: max |diff| ${ds.toExponential(2)}`);
+  checkGrad(t, 'sequential model', sn, [2, 7, 7, 2], 27, 60);
+  tf.dispose([xs, ys]);
+  sn.dispose();
+});
+
 // ---- A hand-written GraphModel: the ops MobileNetV2Mid uses plus the other supported ones.
 
 interface Const { name: string; shape: number[]; dtype: 'float32' | 'int32'; values: number[] | Float32Array }

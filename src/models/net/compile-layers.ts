@@ -30,8 +30,37 @@ const OUTPUT = 'OUTPUT';
 const keyOf = (st: ST) => `t${st.id}`;
 const IDENTITY = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
 
+/**
+ * Nested models (a Sequential or functional model used as a layer, as transfer-learning exports
+ * often are) are inlined: the nested model's output tensor stands for the outer node, and the
+ * outer node's inputs stand for the nested model's inputs. Run as one layer, tfjs would take
+ * the nested model's gradient with its own kernels, which wasm lacks.
+ */
+class Inliner {
+  /** Inner input tensor id -> the outer tensor fed to it. */
+  private readonly fedBy = new Map<number, ST>();
+
+  resolve(st: ST): ST {
+    for (;;) {
+      const layer = st.sourceLayer;
+      if (layer instanceof tf.LayersModel) {
+        layer.inputs.forEach((inner, i) => {
+          const prev = this.fedBy.get(inner.id);
+          if (prev && prev.id !== st.inputs[i].id) throw new Error(`compileLayersModel: nested model ${layer.name} is applied more than once`);
+          this.fedBy.set(inner.id, st.inputs[i]);
+        });
+        st = layer.outputs[st.outputTensorIndex ?? 0];
+        continue;
+      }
+      const outer = this.fedBy.get(st.id);
+      if (!outer) return st;
+      st = outer;
+    }
+  }
+}
+
 /** Post-order walk from the output: every node after its inputs. */
-function collect(out: ST): { order: LNode[]; nodes: Map<string, LNode> } {
+function collect(out: ST, inl: Inliner): { order: LNode[]; nodes: Map<string, LNode> } {
   const nodes = new Map<string, LNode>();
   const order: LNode[] = [];
   const stack: Array<{ st: ST; expanded: boolean }> = [{ st: out, expanded: false }];
@@ -39,13 +68,14 @@ function collect(out: ST): { order: LNode[]; nodes: Map<string, LNode> } {
     const top = stack.pop()!;
     const key = keyOf(top.st);
     if (nodes.has(key)) continue;
+    const inputs = (top.st.inputs ?? []).map((i) => inl.resolve(i));
     if (!top.expanded) {
       stack.push({ st: top.st, expanded: true });
-      for (const i of top.st.inputs ?? []) if (!nodes.has(keyOf(i))) stack.push({ st: i, expanded: false });
+      for (const i of inputs) if (!nodes.has(keyOf(i))) stack.push({ st: i, expanded: false });
       continue;
     }
     const layer = top.st.sourceLayer;
-    const node: LNode = { key, st: top.st, layer, cls: layer.getClassName(), cfg: layer.getConfig() as Cfg, inputs: (top.st.inputs ?? []).map(keyOf), consumers: [] };
+    const node: LNode = { key, st: top.st, layer, cls: layer.getClassName(), cfg: layer.getConfig() as Cfg, inputs: inputs.map(keyOf), consumers: [] };
     nodes.set(key, node);
     order.push(node);
   }
@@ -259,20 +289,21 @@ export function compileLayersModel(model: tf.LayersModel): CompiledNet {
     throw new Error(`compileLayersModel: only single-input, single-output models are supported (${model.inputs.length} in, ${model.outputs.length} out)`);
   }
   // Strip the final softmax: a trailing Activation/Softmax layer, or the last Dense's activation.
-  let out = model.outputs[0];
+  const inl = new Inliner();
+  let out = inl.resolve(model.outputs[0]);
   let endsInSoftmax = false;
-  let denseSoftmax: Layer | undefined;
+  let denseSoftmax: ST | undefined;
   const last = out.sourceLayer;
   const lastCfg = last.getConfig() as Cfg;
   if ((last.getClassName() === 'Activation' && lastCfg.activation === 'softmax') || (last.getClassName() === 'Softmax' && isLastAxis(lastCfg.axis ?? -1, out.rank))) {
-    out = out.inputs[0];
+    out = inl.resolve(out.inputs[0]);
     endsInSoftmax = true;
   } else if (last.getClassName() === 'Dense' && lastCfg.activation === 'softmax') {
-    denseSoftmax = last;
+    denseSoftmax = out;
     endsInSoftmax = true;
   }
 
-  const { order, nodes } = collect(out);
+  const { order, nodes } = collect(out, inl);
   const b = new ProgramBuilder();
   try {
     const absorbed = new Set<string>();
@@ -281,7 +312,7 @@ export function compileLayersModel(model: tf.LayersModel): CompiledNet {
       if (n.cls === 'Conv2D' || n.cls === 'DepthwiseConv2D' || n.cls === 'Dense') {
         // Unknown activations or layouts: the layer falls back to layer.apply() below.
         if (n.cfg.dataFormat === 'channelsFirst' || !(n.cfg.activation in ACTIVATIONS)) continue;
-        const g = plan(n, nodes, n.layer === denseSoftmax && n.st === model.outputs[0]);
+        const g = plan(n, nodes, n.st === denseSoftmax);
         groups.set(n.key, g);
         for (const x of [g.pad, g.bn, g.act]) if (x) absorbed.add(x.key);
       }
