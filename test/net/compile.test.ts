@@ -259,6 +259,10 @@ function graphArtifacts(extraOp?: string): tf.io.ModelArtifacts {
   p = node('proj_bias', 'BiasAdd', [p, c('bp', [8], 4)], { data_format: { s: b64('NHWC') } });
   p = node('proj_relu', 'Relu', [p]);
   x = node('res', 'AddV2', [x, p]);
+  // Standalone inference batch norm and a LeakyRelu.
+  const variance = c('bn_var', [8], 0, 'float32', Array.from(fill(8, r)).map((v) => 0.5 + Math.abs(v)));
+  x = node('bn', 'FusedBatchNormV3', [x, c('bn_gamma', [8]), c('bn_beta', [8]), c('bn_mean', [8]), variance], { epsilon: { f: 0.001 }, is_training: { b: false }, data_format: { s: b64('NHWC') } });
+  x = node('leaky', 'LeakyRelu', [x], { alpha: { f: 0.1 } });
   // Pad + VALID strided conv (padding folding), plain conv without bias.
   const padded = node('pad', 'Pad', [x, c('paddings', [4, 2], 0, 'int32', [0, 0, 1, 1, 0, 1, 0, 0])]);
   const s2 = node('conv2', 'Conv2D', [padded, c('w2', [3, 3, 8, 6])], conv(2, 'VALID'));
@@ -286,7 +290,7 @@ function graphArtifacts(extraOp?: string): tf.io.ModelArtifacts {
   };
 }
 
-t.test('tiny GraphModel: fused convs, peepholes, pad folding, pools, concat, matmuls, softmax stripped', async (t) => {
+t.test('tiny GraphModel: fused convs, peepholes, pad folding, batch norm, pools, concat, matmuls, softmax stripped', async (t) => {
   const artifacts = graphArtifacts();
   const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
   const x = tf.tensor4d(fill(2 * 9 * 8 * 3, rng(12), 0.5).map((v) => v + 0.5), [2, 9, 8, 3]);
@@ -304,10 +308,10 @@ t.test('tiny GraphModel: fused convs, peepholes, pad folding, pools, concat, mat
 });
 
 t.test('GraphModel with an unsupported op: compileGraphModel throws naming it and frees what it built', async (t) => {
-  const artifacts = graphArtifacts('Tanh');
+  const artifacts = graphArtifacts('Erf');
   const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
   const before = tf.memory().numTensors;
-  t.throws(() => compileGraphModel(model, artifacts), /unsupported op Tanh/);
+  t.throws(() => compileGraphModel(model, artifacts), /unsupported op Erf/);
   t.equal(tf.memory().numTensors, before, 'no tensors left behind by the failed compile');
   // The model itself is untouched and still usable by the caller's fallback.
   const y = tf.tidy(() => (model.predict(tf.ones([1, 9, 8, 3])) as tf.Tensor).shape);

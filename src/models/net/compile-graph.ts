@@ -179,6 +179,29 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
         case 'Softmax':
           b.add(n.name, ins, n.name, ([x]) => tf.softmax(x));
           break;
+        case 'Sigmoid':
+          b.add(n.name, ins, n.name, ([x]) => tf.sigmoid(x));
+          break;
+        case 'Tanh':
+          b.add(n.name, ins, n.name, ([x]) => tf.tanh(x));
+          break;
+        case 'LeakyRelu': {
+          const alpha = n.attr?.alpha?.f ?? 0.2;
+          b.add(n.name, ins, n.name, ([x]) => tf.leakyRelu(x, alpha));
+          break;
+        }
+        case 'FusedBatchNorm':
+        case 'FusedBatchNormV3': {
+          // Inference batch norm with constant statistics: x * scale' + shift'.
+          if (n.attr?.is_training?.b) throw new Error(`compileGraphModel: unsupported op ${n.op} in training mode (node ${n.name})`);
+          assertNhwc(n);
+          const [gamma, beta, mean, variance] = ins.slice(1, 5).map((i) => constValue(i, n));
+          const eps = n.attr?.epsilon?.f ?? 1e-3;
+          const scale = b.own(tf.tidy(() => tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)))));
+          const shift = b.own(tf.tidy(() => tf.sub(beta, tf.mul(mean, scale))));
+          b.add(n.name, [ins[0]], n.name, ([x]) => tf.add(tf.mul(x, scale), shift));
+          break;
+        }
         case 'AvgPool':
         case 'MaxPool': {
           assertNhwc(n);
