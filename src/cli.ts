@@ -42,6 +42,7 @@ function resolveClass(value: string, labels: string[], name: string): number {
 const quietLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
   warn: (obj: object, msg: string) => process.stderr.write(`warning: ${msg} ${JSON.stringify(obj)}\n`),
+  error: (obj: object, msg: string) => process.stderr.write(`error: ${msg} ${JSON.stringify(obj)}\n`),
 };
 
 async function attackCommand(argv: string[]): Promise<number> {
@@ -95,7 +96,7 @@ async function attackCommand(argv: string[]): Promise<number> {
     );
     for (const m of out.models) process.stdout.write(`  ${m.id}: ${m.before.label} -> ${m.after.label} (target prob ${m.after.targetProb.toFixed(3)})\n`);
   }
-  engine.dispose();
+  await engine.dispose();
   return out.success ? 0 : 1;
 }
 
@@ -117,7 +118,7 @@ async function classifyCommand(argv: string[]): Promise<number> {
     for (const m of out.models) process.stdout.write(`${m.id}: ${fmt(m.top)}\n`);
     process.stdout.write(`ensemble: ${fmt(out.ensemble.top)}\n`);
   }
-  engine.dispose();
+  await engine.dispose();
   return 0;
 }
 

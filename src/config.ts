@@ -23,7 +23,17 @@ export interface Config {
   shutdownGraceMs: number;
   /** Per-request deadline, ms. */
   requestTimeoutMs: number;
+  /** Gradient worker threads, each with its own copy of the models; 0 computes on the main thread. */
+  workers: number;
+  /** Most requests batched into one model pass. */
+  maxBatch: number;
+  /** How long a request may wait for others to fill its batch, ms. */
+  batchWaitMs: number;
+  /** Attack/classify jobs admitted at once (running or queued); beyond it, 429. */
+  maxJobs: number;
 }
+
+import { availableParallelism } from 'node:os';
 
 export class ConfigError extends Error {}
 
@@ -62,5 +72,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelDirs: list(env, 'ADVSERVE_MODEL_DIRS', []),
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
     requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
+    workers: int(env, 'ADVSERVE_WORKERS', availableParallelism(), 0, 64),
+    maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
+    batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),
+    maxJobs: int(env, 'ADVSERVE_MAX_JOBS', 64, 1, 100_000),
   };
 }

@@ -6,7 +6,7 @@
 import { buildApp } from './app';
 import { initBackend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
-import { loadModels } from './engine/bootstrap';
+import { createRunner, engineOptions } from './engine/bootstrap';
 import { Engine } from './engine/engine';
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -27,7 +27,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     process.stderr.write(`advserve: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const engine = new Engine(backend);
+  const engine = new Engine(undefined, engineOptions(config), backend);
   const app = await buildApp({ engine, config, logger: { level: config.logLevel } });
   app.log.info({ backend }, 'tfjs backend ready');
 
@@ -43,10 +43,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     timer.unref();
     app.close().then(
       () => {
-        engine.dispose();
-        process.exit(0);
+        engine.dispose().finally(() => process.exit(0));
       },
-      (err) => {
+      (err: unknown) => {
         app.log.error({ err }, 'error while closing');
         process.exit(1);
       },
@@ -58,7 +57,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   await app.listen({ port: config.port, host: config.host });
   const started = Date.now();
   try {
-    await loadModels(engine, config, app.log);
+    engine.attach(await createRunner(config, backend, app.log));
   } catch (err) {
     app.log.fatal({ err }, 'model loading failed');
     process.exit(1);

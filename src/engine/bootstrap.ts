@@ -1,25 +1,52 @@
-/** Builds a ready engine from the configuration: backend, bundled models, model folders. */
+/** Builds a ready engine from the configuration: backend, models, and where passes run. */
 import { initBackend } from '../backend';
 import type { Config } from '../config';
 import { bundledSpecs, loadModel, readFolderSpec, type LoadLog } from '../models/registry';
+import type { ModelSpec } from '../models/types';
 import { Engine } from './engine';
+import { WorkerPool } from './pool/pool';
+import { LocalRunner, type GradientRunner } from './runner';
 
-export async function createEngine(config: Config, log: LoadLog): Promise<Engine> {
-  const backend = await initBackend(config.backend);
-  log.info({ backend }, 'tfjs backend ready');
-  const engine = new Engine(backend);
-  await loadModels(engine, config, log);
-  return engine;
+export interface BootLog extends LoadLog {
+  error(obj: object, msg: string): void;
 }
 
-/** Loads every configured model into the engine, then marks it ready. */
-export async function loadModels(engine: Engine, config: Config, log: LoadLog): Promise<void> {
+export async function modelSpecs(config: Config): Promise<ModelSpec[]> {
   const specs = [...bundledSpecs(config.bundledModels)];
   for (const dir of config.modelDirs) specs.push(await readFolderSpec(dir));
+  const ids = new Set<string>();
+  for (const s of specs) {
+    if (ids.has(s.id)) throw new Error(`two models share the id "${s.id}"`);
+    ids.add(s.id);
+  }
+  if (specs.length === 0) throw new Error('no models configured (ADVSERVE_MODELS and ADVSERVE_MODEL_DIRS are empty)');
+  return specs;
+}
+
+/** Loads every model, in-process (workers = 0) or in each worker of a pool. */
+export async function createRunner(config: Config, backend: string, log: BootLog): Promise<GradientRunner> {
+  const specs = await modelSpecs(config);
+  if (config.workers > 0) {
+    const pool = await WorkerPool.start(config.workers, config.backend, specs, log);
+    for (const s of specs) log.info({ model: s.id, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
+    return pool;
+  }
+  const local = new LocalRunner(backend);
   for (const spec of specs) {
     const loaded = await loadModel(spec, log);
-    engine.add(loaded);
+    local.add(loaded.classifier);
     log.info({ model: spec.id, ms: loaded.loadMs, fallbacks: loaded.fallbacks }, 'model loaded and warmed up');
   }
-  engine.markReady();
+  return local;
+}
+
+export function engineOptions(config: Config) {
+  return { maxBatch: config.maxBatch, maxWaitMs: config.batchWaitMs, maxJobs: config.maxJobs };
+}
+
+/** Backend, models, engine: ready to use (CLI, tests). */
+export async function createEngine(config: Config, log: BootLog): Promise<Engine> {
+  const backend = await initBackend(config.backend);
+  log.info({ backend }, 'tfjs backend ready');
+  return new Engine(await createRunner(config, backend, log), engineOptions(config), backend);
 }

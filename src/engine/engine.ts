@@ -1,19 +1,22 @@
 /**
- * The engine behind the HTTP routes and the CLI: resident models, classification, and
- * attacks run through the shared loop in ./attacks. Attacks yield to the event loop between
- * iterations so that health checks and other requests are served while one runs.
+ * The engine behind the HTTP routes and the CLI. An attack is a job: its own state (clean
+ * image, current image, momentum, step count, target, eps, method) lives here, and each step
+ * asks the scheduler for one gradient per model; the scheduler batches those requests with
+ * other jobs' into one pass per model, run on this thread or on the worker pool.
  */
 import * as tf from '@tensorflow/tfjs';
-import { badParam, unknownModel } from '../errors';
+import { ApiError, badParam, notReady, unknownModel } from '../errors';
 import type { RgbImage } from '../images/types';
 import { describe } from '../models/describe';
-import type { LoadedModel } from '../models/registry';
-import type { Classifier, ModelInfo } from '../models/types';
-import type { AttackContext } from './attacks/base';
+import type { ModelInfo, ModelSpec } from '../models/types';
+import type { AttackContext, DirectionOracle } from './attacks/base';
 import { createAttack } from './attacks';
-import { directionOracle, type Objective } from './objective';
+import { DI_DEFAULTS } from './attacks/modifiers';
+import { EngineMetrics } from './metrics';
 import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
 import { seededRandom } from './random';
+import type { GradientRunner } from './runner';
+import { BatchScheduler, type SchedulerOptions } from './scheduler';
 import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from './types';
 
 export class AbortedError extends Error {
@@ -22,6 +25,13 @@ export class AbortedError extends Error {
     this.name = 'AbortedError';
   }
 }
+
+export interface EngineOptions extends SchedulerOptions {
+  /** Attack and classify jobs admitted at once (running or waiting); beyond it, 429. */
+  maxJobs: number;
+}
+
+export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJobs: 64 };
 
 interface Probs {
   perModel: Float32Array[];
@@ -32,54 +42,94 @@ const argmax = (p: Float32Array) => p.reduce((best, v, i) => (v > p[best] ? i : 
 const argmin = (p: Float32Array) => p.reduce((best, v, i) => (v < p[best] ? i : best), 0);
 
 export class Engine implements AttackEngine {
-  private readonly models = new Map<string, LoadedModel>();
-  private loaded = false;
+  readonly metrics = new EngineMetrics();
+  private readonly options: EngineOptions;
+  private attached?: { runner: GradientRunner; scheduler: BatchScheduler };
+  private jobs = 0;
 
-  constructor(readonly backend: string) {}
+  /**
+   * The runner may come later (attach): the server starts listening, and answers /readyz
+   * with 503, while the models load.
+   */
+  constructor(runner?: GradientRunner, options: Partial<EngineOptions> = {}, private readonly mainBackend = 'unknown') {
+    this.options = { ...ENGINE_DEFAULTS, ...options };
+    if (runner) this.attach(runner);
+    this.metrics.gauge('advserve_queue_depth', 'Gradient and classify requests waiting for a batch.', () => this.attached?.scheduler.depth ?? 0);
+    this.metrics.gauge('advserve_batches_in_flight', 'Batched model passes running now.', () => this.attached?.scheduler.inFlight ?? 0);
+    this.metrics.gauge('advserve_jobs_active', 'Attack and classify jobs admitted and not finished.', () => this.jobs);
+    this.metrics.gauge('advserve_workers', 'Batches that can run at once (worker threads, or 1 in-process).', () => this.attached?.runner.slots ?? 0);
+  }
+
+  /** Connects the loaded models; the engine is ready from here on. */
+  attach(runner: GradientRunner): void {
+    if (runner.specs().length === 0) throw new Error('no models loaded');
+    this.attached = { runner, scheduler: new BatchScheduler(runner, this.options, this.metrics) };
+  }
+
+  get runner(): GradientRunner {
+    if (!this.attached) throw notReady();
+    return this.attached.runner;
+  }
+
+  get scheduler(): BatchScheduler {
+    if (!this.attached) throw notReady();
+    return this.attached.scheduler;
+  }
+
+  get backend(): string {
+    return this.attached?.runner.backend ?? this.mainBackend;
+  }
 
   get ready(): boolean {
-    return this.loaded;
-  }
-
-  /** Adds a loaded model (see ./bootstrap.ts) or a bare classifier (tests, tools). */
-  add(model: LoadedModel | Classifier): void {
-    const loaded: LoadedModel = 'classifier' in model ? model : { classifier: model, fallbacks: [], loadMs: 0 };
-    const id = loaded.classifier.spec.id;
-    if (this.models.has(id)) throw new Error(`two models share the id "${id}"`);
-    this.models.set(id, loaded);
-  }
-
-  /** Marks the engine ready: /readyz turns 200 and attack routes accept work. */
-  markReady(): void {
-    if (this.models.size === 0) throw new Error('no models loaded');
-    this.loaded = true;
+    return this.attached !== undefined;
   }
 
   listModels(): ModelInfo[] {
-    return [...this.models.values()].map((m) => describe(m.classifier.spec, this.backend));
+    return this.runner.specs().map((s) => describe(s, this.backend));
   }
 
-  private select(ids?: string[]): Classifier[] {
-    const chosen = ids && ids.length ? ids : [...this.models.keys()];
-    const out = chosen.map((id) => {
-      const m = this.models.get(id);
-      if (!m) throw unknownModel(id);
-      return m.classifier;
-    });
-    const labels = out[0].spec.labels.join('\u0000');
-    const mixed = out.find((c) => c.spec.labels.join('\u0000') !== labels);
-    if (mixed) {
-      throw badParam('models', `models ${out[0].spec.id} and ${mixed.spec.id} have different label sets and cannot form an ensemble`);
-    }
+  private select(ids?: string[]): ModelSpec[] {
+    const all = this.runner.specs();
+    const out = ids && ids.length ? ids.map((id) => all.find((s) => s.id === id) ?? this.fail(unknownModel(id))) : all;
+    const labels = out[0].labels.join('\u0000');
+    const mixed = out.find((s) => s.labels.join('\u0000') !== labels);
+    if (mixed) throw badParam('models', `models ${out[0].id} and ${mixed.id} have different label sets and cannot form an ensemble`);
     return out;
   }
 
-  labels(ids?: string[]): string[] {
-    return this.select(ids)[0].spec.labels;
+  private fail(err: Error): never {
+    throw err;
   }
 
-  private probabilities(models: Classifier[], x: tf.Tensor4D): Probs {
-    const perModel = models.map((m) => tf.tidy(() => tf.softmax(m.logits(x)).dataSync() as Float32Array));
+  labels(ids?: string[]): string[] {
+    return this.select(ids)[0].labels;
+  }
+
+  /** Admission control: a bounded number of jobs; the rest get 429 with a retry hint. */
+  private async admit<T>(kind: string, work: () => Promise<T>): Promise<T> {
+    if (this.jobs >= this.options.maxJobs) {
+      this.metrics.jobs.inc({ kind, outcome: 'rejected' });
+      throw new ApiError(429, 'queue-full', 'Too many requests', `The service is working on ${this.jobs} jobs; retry later.`, undefined, {
+        'Retry-After': '10',
+      });
+    }
+    this.jobs++;
+    try {
+      const out = await work();
+      this.metrics.jobs.inc({ kind, outcome: 'finished' });
+      return out;
+    } catch (err) {
+      this.metrics.jobs.inc({ kind, outcome: err instanceof AbortedError ? 'cancelled' : 'failed' });
+      throw err;
+    } finally {
+      this.jobs--;
+    }
+  }
+
+  private async probabilities(models: ModelSpec[], img: RgbImage | { data: Float32Array; width: number; height: number }, signal?: AbortSignal): Promise<Probs> {
+    const image = 'rgb' in img ? Float32Array.from(img.rgb) : img.data;
+    const req = { image, height: img.height, width: img.width };
+    const perModel = await Promise.all(models.map((m) => this.scheduler.probabilities(m.id, req, signal)));
     const ensemble = new Float32Array(perModel[0].length);
     for (const p of perModel) p.forEach((v, i) => (ensemble[i] += v / perModel.length));
     return { perModel, ensemble };
@@ -87,52 +137,68 @@ export class Engine implements AttackEngine {
 
   async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
     const models = this.select(opts.models);
-    const labels = models[0].spec.labels;
-    const x = imageToTensor(image);
-    try {
-      const probs = this.probabilities(models, x);
+    const labels = models[0].labels;
+    return this.admit('classify', async () => {
+      const probs = await this.probabilities(models, image);
       const top = (p: Float32Array): LabelProb[] =>
         [...p]
           .map((prob, index) => ({ index, label: labels[index], prob }))
           .sort((a, b) => b.prob - a.prob)
           .slice(0, opts.topK);
-      return { models: models.map((m, i) => ({ id: m.spec.id, top: top(probs.perModel[i]) })), ensemble: { top: top(probs.ensemble) } };
-    } finally {
-      x.dispose();
-    }
+      return { models: models.map((m, i) => ({ id: m.id, top: top(probs.perModel[i]) })), ensemble: { top: top(probs.ensemble) } };
+    });
   }
 
-  async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
-    const started = Date.now();
-    const models = this.select(params.models);
-    const labels = models[0].spec.labels;
+  private validate(params: AttackParams, classes: number): void {
     if (!(params.eps > 0 && params.eps <= 64)) throw badParam('eps', 'eps must be in (0, 64] on the 0..255 scale');
     if (!(Number.isInteger(params.iterations) && params.iterations >= 1 && params.iterations <= 1000)) {
       throw badParam('iterations', 'iterations must be an integer in [1, 1000]');
     }
-    const checkClass = (v: number | undefined, name: string) => {
-      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v < labels.length)) {
-        throw badParam(name, `${name} must be a class index in [0, ${labels.length - 1}]`);
+    for (const name of ['target', 'label'] as const) {
+      const v = params[name];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v < classes)) {
+        throw badParam(name, `${name} must be a class index in [0, ${classes - 1}]`);
       }
-    };
-    checkClass(params.target, 'target');
-    checkClass(params.label, 'label');
+    }
     if (params.targeted && params.target === undefined) throw badParam('target', 'a targeted attack needs a target');
+    if (params.ti !== undefined && params.ti !== 0 && !(Number.isInteger(params.ti) && params.ti % 2 === 1 && params.ti >= 3 && params.ti <= 31)) {
+      throw badParam('ti', 'ti must be an odd kernel size in [3, 31] (or 0 for off)');
+    }
+  }
 
+  async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
+    const models = this.select(params.models);
+    this.validate(params, models[0].labels.length);
+    return this.admit('attack', async () => {
+      try {
+        return await this.runAttack(image, params, models);
+      } catch (err) {
+        // Whatever surfaced first (a dropped queue entry, a check between steps), a cancelled job is cancelled.
+        if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
+        throw err;
+      }
+    });
+  }
+
+  private async runAttack(image: RgbImage, params: AttackParams, models: ModelSpec[]): Promise<AttackOutcome> {
+    const started = Date.now();
+    const labels = models[0].labels;
     const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
-    const clean = imageToTensor(image);
-    const ctxTensors: tf.Tensor[] = [clean];
-    try {
-      const before = this.probabilities(models, clean);
-      const cleanLabel = argmax(before.ensemble);
-      let objective: Objective;
-      if (params.targeted) objective = { cls: params.target!, towards: true };
-      else if ((params.targetSelection ?? 'least-likely') === 'least-likely') objective = { cls: argmin(before.ensemble), towards: true };
-      else objective = { cls: params.label ?? cleanLabel, towards: false };
+    attack.modifiers = { di: params.di ? DI_DEFAULTS : undefined, ti: params.ti || undefined };
+    const signal = params.signal;
+    const before = await this.probabilities(models, image, signal);
+    const cleanLabel = argmax(before.ensemble);
+    const objective = params.targeted
+      ? { cls: params.target!, towards: true }
+      : (params.targetSelection ?? 'least-likely') === 'least-likely'
+        ? { cls: argmin(before.ensemble), towards: true }
+        : { cls: params.label ?? cleanLabel, towards: false };
 
-      const lower = tf.tidy(() => tf.maximum(tf.sub(clean, params.eps), 0) as tf.Tensor4D);
-      const upper = tf.tidy(() => tf.minimum(tf.add(clean, params.eps), 255) as tf.Tensor4D);
-      ctxTensors.push(lower, upper);
+    const clean = imageToTensor(image);
+    const lower = tf.tidy(() => tf.maximum(tf.sub(clean, params.eps), 0) as tf.Tensor4D);
+    const upper = tf.tidy(() => tf.minimum(tf.add(clean, params.eps), 255) as tf.Tensor4D);
+    const owned: tf.Tensor[] = [clean, lower, upper];
+    try {
       const ctx: AttackContext = {
         clean,
         lower,
@@ -141,16 +207,19 @@ export class Engine implements AttackEngine {
         iterations: attack.iterationsFor(params.iterations),
         random: seededRandom(params.seed ?? 0),
       };
-      const between = async () => {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
+      const oracle: DirectionOracle = async (x, _iteration, diverse) => {
+        if (signal?.aborted) throw new AbortedError(signal.reason);
+        const pixels = (await x.data()) as Float32Array;
+        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse };
+        const grads = await Promise.all(models.map((m) => this.scheduler.direction(m.id, req, signal)));
+        return grads.map((g) => tf.tensor4d(g, [1, image.height, image.width, 3]));
       };
-      const raw = await attack.run(ctx, directionOracle(models, objective), between);
+      const raw = await attack.run(ctx, oracle);
       const rounded = tf.tidy(() => roundIntoBox(raw, clean, params.eps));
       raw.dispose();
-      ctxTensors.push(rounded);
+      owned.push(rounded);
       const out = await tensorToImage(rounded, image);
-      const after = this.probabilities(models, rounded);
+      const after = await this.probabilities(models, out, signal);
       const afterLabel = argmax(after.ensemble);
       // Untargeted success: the ensemble's label moved off the reference label.
       const reference = params.label ?? cleanLabel;
@@ -169,17 +238,17 @@ export class Engine implements AttackEngine {
         success,
         ...distances(out.rgb, image.rgb),
         elapsedMs: Date.now() - started,
-        models: models.map((m, i) => ({ id: m.spec.id, ...verdict(before.perModel[i], after.perModel[i]) })),
+        models: models.map((m, i) => ({ id: m.id, ...verdict(before.perModel[i], after.perModel[i]) })),
         ensemble: verdict(before.ensemble, after.ensemble),
       };
     } finally {
-      for (const t of ctxTensors) t.dispose();
+      for (const t of owned) t.dispose();
     }
   }
 
-  dispose(): void {
-    for (const m of this.models.values()) m.classifier.dispose();
-    this.models.clear();
-    this.loaded = false;
+  async dispose(): Promise<void> {
+    const attached = this.attached;
+    this.attached = undefined;
+    await attached?.runner.dispose();
   }
 }

@@ -21,15 +21,32 @@ export interface ModelSpec {
   alignCorners: boolean;
 }
 
+/**
+ * One draw of the diverse-inputs transform (Xie et al. 2019), relative to the model's input
+ * size s: resize to floor(s * scale), zero-pad at the given fractional offsets to
+ * ceil(s * maxScale), then resize back to s.
+ */
+export interface DiverseInput {
+  scale: number;
+  maxScale: number;
+  /** In [0, 1): where the resized image sits inside the padded canvas. */
+  offsetY: number;
+  offsetX: number;
+}
+
 /** A loaded, warmed-up network: a differentiable map from user pixels to logits. */
 export interface Classifier {
   readonly spec: ModelSpec;
+  /** [1, H, W, 3] user pixels -> [1, h, w, 3] model input (resize, range, optional diverse-inputs draw). */
+  preprocess(images: tf.Tensor4D, diverse?: DiverseInput): tf.Tensor4D;
+  /** Logits of a batch already at the model's input size and range. */
+  forwardInputs(inputs: tf.Tensor4D): tf.Tensor2D;
   /**
    * images: [N, H, W, 3] float32 in [0, 255] at any H, W. The resize to the model's input
    * size and the scaling to its input range happen inside, differentiably.
    * Returns pre-softmax logits [N, labels.length].
    */
-  logits(images: tf.Tensor4D): tf.Tensor2D;
+  logits(images: tf.Tensor4D, diverse?: DiverseInput): tf.Tensor2D;
   dispose(): void;
 }
 

@@ -9,7 +9,7 @@ import { createEngine } from '../../src/engine/bootstrap';
 import { decodeImage } from '../../src/images/decode';
 import { testPhoto } from '../support/photo';
 
-const log = { info: () => {}, warn: () => {} };
+const log = { info: () => {}, warn: () => {}, error: (o: object, m: string) => console.error(m, o) };
 
 t.test('targeted mng-l1 at eps 16 reaches the target on every model', async (t) => {
   const engine = await createEngine(loadConfig({ ADVSERVE_BACKEND: 'wasm' }), log);

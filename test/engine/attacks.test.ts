@@ -2,6 +2,7 @@ import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { Engine } from '../../src/engine/engine';
+import { LocalRunner } from '../../src/engine/runner';
 import { ATTACK_METHODS } from '../../src/engine/types';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
@@ -9,11 +10,10 @@ const W = 12;
 const H = 10; // not the models' 8x8: the resize inside the classifier is part of what is attacked
 
 function engine(): Engine {
-  const e = new Engine('wasm');
-  e.add(tinyClassifier('m1', 1));
-  e.add(tinyClassifier('m2', 2));
-  e.markReady();
-  return e;
+  const runner = new LocalRunner('wasm');
+  runner.add(tinyClassifier('m1', 1));
+  runner.add(tinyClassifier('m2', 2));
+  return new Engine(runner);
 }
 
 async function pngRoundTrip(img: { width: number; height: number; rgb: Uint8Array }): Promise<Uint8Array> {

@@ -1,18 +1,23 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { crossEntropy, modelDirection } from '../../src/engine/objective';
+import { batchDirections, type GradRequest } from '../../src/engine/gradients';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
 t.before(() => useBackend());
 
+function crossEntropy(model: ReturnType<typeof tinyClassifier>, pixels: Float32Array, h: number, w: number, cls: number): number {
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(model.logits(tf.tensor4d(pixels, [1, h, w, 3])));
+    return -logp.dataSync()[cls];
+  });
+}
+
 t.test('attack direction = -dCE/dx, checked against central finite differences (resize and scaling inside)', async (t) => {
   const model = tinyClassifier('fd', 3);
   const img = tinyImage(12, 10, 4);
-  const x = tf.tensor4d(Float32Array.from(img.rgb), [1, 10, 12, 3]);
-  const cls = 2;
-  const dir = await modelDirection(model, x, { cls, towards: true }).data();
-  const loss = (v: Float32Array) => tf.tidy(() => crossEntropy(model.logits(tf.tensor4d(v, [1, 10, 12, 3])), cls).dataSync()[0]);
   const base = Float32Array.from(img.rgb);
+  const cls = 2;
+  const [dir] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true }]);
   const h = 0.25;
   let checked = 0;
   for (let i = 0; i < base.length; i += 7) {
@@ -20,12 +25,36 @@ t.test('attack direction = -dCE/dx, checked against central finite differences (
     const minus = base.slice();
     plus[i] += h;
     minus[i] -= h;
-    const fd = (loss(plus) - loss(minus)) / (2 * h);
+    const fd = (crossEntropy(model, plus, 10, 12, cls) - crossEntropy(model, minus, 10, 12, cls)) / (2 * h);
     const tol = 2e-4 + 0.02 * Math.abs(fd);
     if (Math.abs(-dir[i] - fd) > tol) t.fail(`value ${i}: analytic ${-dir[i]} vs finite difference ${fd}`);
     checked++;
   }
   t.ok(checked > 40, `${checked} coordinates agree`);
-  const away = await modelDirection(model, x, { cls, towards: false }).data();
+  const [away] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: false }]);
   t.same(Array.from(away), Array.from(dir).map((v) => -v), 'max-loss direction is the opposite sign');
+  model.dispose();
+});
+
+t.test('a request gets the same bytes alone and inside a mixed batch', async (t) => {
+  const model = tinyClassifier('batch', 5);
+  const reqs: GradRequest[] = [
+    { image: Float32Array.from(tinyImage(12, 10, 1).rgb), height: 10, width: 12, cls: 0, towards: true },
+    { image: Float32Array.from(tinyImage(7, 9, 2).rgb), height: 9, width: 7, cls: 3, towards: false },
+    { image: Float32Array.from(tinyImage(16, 16, 3).rgb), height: 16, width: 16, cls: 1, towards: true, diverse: { scale: 1.05, maxScale: 1.1, offsetY: 0.3, offsetX: 0.9 } },
+  ];
+  const together = batchDirections(model, reqs);
+  reqs.forEach((r, i) => {
+    const [alone] = batchDirections(model, [r]);
+    t.same(Buffer.from(alone.buffer), Buffer.from(together[i].buffer), `request ${i}`);
+  });
+  model.dispose();
+});
+
+t.test('no tensors leak from a batched pass', async (t) => {
+  const model = tinyClassifier('leak', 6);
+  const before = tf.memory().numTensors;
+  batchDirections(model, [{ image: Float32Array.from(tinyImage(12, 10, 1).rgb), height: 10, width: 12, cls: 0, towards: true }]);
+  t.equal(tf.memory().numTensors, before);
+  model.dispose();
 });

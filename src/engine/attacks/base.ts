@@ -9,6 +9,8 @@
  * attack, minus the gradient of the target's cross-entropy).
  */
 import * as tf from '@tensorflow/tfjs';
+import type { DiverseInput } from '../../models/types';
+import { drawDiverse, translationInvariant, type DiverseOptions } from './modifiers';
 
 export interface AttackContext {
   clean: tf.Tensor4D;
@@ -22,8 +24,19 @@ export interface AttackContext {
   random: () => number;
 }
 
-/** Returns, for the current image, one direction per model (same shape as x). */
-export type DirectionOracle = (x: tf.Tensor4D, iteration: number) => tf.Tensor4D[];
+/**
+ * Returns, for the current image, one direction per model (same shape as x). `diverse`, when
+ * set, is the diverse-inputs draw every model applies to its input for this step.
+ */
+export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput) => Promise<tf.Tensor4D[]>;
+
+/** Options any iterative method can take (see ./modifiers). */
+export interface Modifiers {
+  /** Diverse inputs; off when undefined. */
+  di?: DiverseOptions;
+  /** Translation-invariant kernel size; off when 0 or undefined. */
+  ti?: number;
+}
 
 export interface AttackState {
   x: tf.Tensor4D;
@@ -36,6 +49,7 @@ export abstract class IterativeAttack {
   abstract readonly name: string;
   /** Iterations when the caller gives none. */
   readonly defaultIterations: number = 20;
+  modifiers: Modifiers = {};
 
   /** Update to add to x at this step, before projection. `directions` has one entry per model. */
   protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D;
@@ -74,13 +88,17 @@ export abstract class IterativeAttack {
     return state.x;
   }
 
-  /** The whole loop for callers that own their oracle (CLI, tests); the service's scheduler drives start/advance itself. */
+  /** The loop. The oracle may batch this job's gradient requests with other jobs' (see ../scheduler). */
   async run(ctx: AttackContext, oracle: DirectionOracle, between?: (iteration: number) => Promise<void>): Promise<tf.Tensor4D> {
     let state = this.start(ctx);
     try {
       const n = this.iterationsFor(ctx.iterations);
       for (let i = 0; i < n; i++) {
-        const directions = oracle(state.x, i);
+        const diverse = this.modifiers.di ? drawDiverse(ctx.random, this.modifiers.di) : undefined;
+        const raw = await oracle(state.x, i, diverse);
+        const ti = this.modifiers.ti;
+        const directions = ti ? raw.map((d) => translationInvariant(d, ti)) : raw;
+        if (ti) for (const d of raw) d.dispose();
         try {
           state = this.advance(state, directions, ctx);
         } finally {

@@ -1,0 +1,55 @@
+/**
+ * One batched pass per model: every request brings its own image (any size), class and
+ * objective sign; each is preprocessed on its own (resize, range, diverse draw), the results
+ * are stacked into one batch for the network, and one backward pass returns every request's
+ * input gradient. Per-image losses are summed, so each image's gradient depends on that
+ * image alone: a request gets the same bytes whether it runs alone or in a batch of eight.
+ * Used in-process (LocalRunner) and inside each pool worker.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Classifier, DiverseInput } from '../models/types';
+
+export interface GradRequest {
+  /** Current image, 0..255, [height, width, 3] row-major. */
+  image: Float32Array;
+  height: number;
+  width: number;
+  /** Class whose cross-entropy is the objective. */
+  cls: number;
+  /** true: move towards cls (descend its loss); false: away from it (ascend). */
+  towards: boolean;
+  diverse?: DiverseInput;
+}
+
+function logSoftmaxAt(logits: tf.Tensor2D, classes: number[]): tf.Tensor1D {
+  const onehot = tf.oneHot(tf.tensor1d(classes, 'int32'), logits.shape[1]);
+  return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1) as tf.Tensor1D;
+}
+
+/** Directions (the gradient oriented as progress) for a batch of requests on one model. */
+export function batchDirections(model: Classifier, reqs: GradRequest[]): Float32Array[] {
+  return tf.tidy(() => {
+    const xs = reqs.map((r) => tf.tensor4d(r.image, [1, r.height, r.width, 3]));
+    // towards: minimise CE = maximise log p; away: maximise CE. The direction is the gradient of
+    // sum_i sign_i * log p_i(cls_i), with sign +1 towards and -1 away.
+    const signs = tf.tensor1d(reqs.map((r) => (r.towards ? 1 : -1)));
+    const objective = (...images: tf.Tensor[]) => {
+      const inputs = images.map((x, i) => model.preprocess(x as tf.Tensor4D, reqs[i].diverse));
+      const logits = model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D));
+      return tf.sum(tf.mul(logSoftmaxAt(logits, reqs.map((r) => r.cls)), signs)) as tf.Scalar;
+    };
+    const grads = tf.grads(objective)(xs);
+    return grads.map((g) => g.dataSync() as Float32Array);
+  });
+}
+
+/** Softmax probabilities for a batch of images on one model (no gradient). */
+export function batchProbabilities(model: Classifier, reqs: Pick<GradRequest, 'image' | 'height' | 'width'>[]): Float32Array[] {
+  return tf.tidy(() => {
+    const inputs = reqs.map((r) => model.preprocess(tf.tensor4d(r.image, [1, r.height, r.width, 3])));
+    const probs = tf.softmax(model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D)));
+    const flat = probs.dataSync() as Float32Array;
+    const k = probs.shape[1];
+    return reqs.map((_, i) => flat.slice(i * k, (i + 1) * k));
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * A pool of gradient workers behind the GradientRunner interface. Each worker holds every
+ * model; a batch goes to the least busy worker, so one attack's three model passes run on
+ * both cores and concurrent attacks spread over them. A worker that dies fails its batches
+ * (their jobs get an error) and is replaced; the service keeps serving.
+ */
+import { extname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { BackendChoice } from '../../config';
+import type { ModelSpec } from '../../models/types';
+import type { GradRequest } from '../gradients';
+import type { GradientRunner, ImageRequest } from '../runner';
+import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+  pending: Map<number, { resolve: (r: Float32Array[]) => void; reject: (e: Error) => void }>;
+}
+
+export interface PoolLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+// Under tsx or tap (development, tests) this file is TypeScript, and so is the worker.
+function spawn(init: WorkerInit): Worker {
+  const ts = extname(__filename) === '.ts';
+  return new Worker(join(__dirname, ts ? 'worker-entry.js' : 'worker.js'), { workerData: init });
+}
+
+export class WorkerPool implements GradientRunner {
+  private readonly workers: Slot[] = [];
+  private nextId = 1;
+  private loadedSpecs: ModelSpec[] = [];
+  private closing = false;
+  backend = 'unknown';
+  fallbacks: Record<string, string[]> = {};
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly log: PoolLog,
+  ) {}
+
+  get slots(): number {
+    return this.workers.length;
+  }
+
+  /** Starts `size` workers and waits until every one has loaded and warmed up every model. */
+  static async start(size: number, backend: BackendChoice, specs: ModelSpec[], log: PoolLog): Promise<WorkerPool> {
+    const pool = new WorkerPool({ backend, specs }, log);
+    try {
+      await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
+    } catch (err) {
+      await pool.dispose();
+      throw err;
+    }
+    return pool;
+  }
+
+  private addWorker(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const slot: Slot = { worker: spawn(this.init), busy: 0, pending: new Map() };
+      let ready = false;
+      slot.worker.on('message', (msg: WorkerReply) => {
+        if (msg.type === 'ready') {
+          ready = true;
+          this.backend = msg.backend;
+          this.loadedSpecs = msg.specs;
+          this.fallbacks = msg.fallbacks;
+          this.workers.push(slot);
+          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs }, 'gradient worker ready');
+          resolve();
+        } else if (msg.type === 'init-error') {
+          reject(new Error(`gradient worker failed to start: ${msg.message}`));
+          void slot.worker.terminate();
+        } else {
+          const p = slot.pending.get(msg.id);
+          if (!p) return;
+          slot.pending.delete(msg.id);
+          slot.busy--;
+          if (msg.type === 'result') p.resolve(msg.results);
+          else p.reject(new Error(msg.message));
+        }
+      });
+      slot.worker.on('error', (err) => this.log.error({ err }, 'gradient worker error'));
+      slot.worker.on('exit', (code) => {
+        if (!ready) return reject(new Error(`gradient worker exited with code ${code} while starting`));
+        const i = this.workers.indexOf(slot);
+        if (i >= 0) this.workers.splice(i, 1);
+        for (const p of slot.pending.values()) p.reject(new Error(`gradient worker exited (code ${code})`));
+        slot.pending.clear();
+        if (!this.closing) {
+          this.log.error({ code }, 'gradient worker died; starting a replacement');
+          this.addWorker().catch((err) => this.log.error({ err }, 'replacement worker failed to start'));
+        }
+      });
+    });
+  }
+
+  specs(): ModelSpec[] {
+    return this.loadedSpecs;
+  }
+
+  private send(task: Omit<WorkerTask, 'id'>): Promise<Float32Array[]> {
+    if (this.workers.length === 0) return Promise.reject(new Error('no gradient worker is running'));
+    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.busy++;
+      slot.worker.postMessage({ ...task, id });
+    });
+  }
+
+  directions(model: string, reqs: GradRequest[]): Promise<Float32Array[]> {
+    return this.send({ kind: 'grad', model, reqs });
+  }
+
+  probabilities(model: string, reqs: ImageRequest[]): Promise<Float32Array[]> {
+    return this.send({ kind: 'probs', model, reqs });
+  }
+
+  async dispose(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((s) => s.worker.terminate()));
+    this.workers.length = 0;
+  }
+}

@@ -1,0 +1,20 @@
+/** Messages between the pool (main thread) and its gradient workers. */
+import type { BackendChoice } from '../../config';
+import type { ModelSpec } from '../../models/types';
+import type { GradRequest } from '../gradients';
+import type { ImageRequest } from '../runner';
+
+export interface WorkerInit {
+  backend: BackendChoice;
+  specs: ModelSpec[];
+}
+
+export type WorkerTask =
+  | { id: number; kind: 'grad'; model: string; reqs: GradRequest[] }
+  | { id: number; kind: 'probs'; model: string; reqs: ImageRequest[] };
+
+export type WorkerReply =
+  | { type: 'ready'; backend: string; specs: ModelSpec[]; fallbacks: Record<string, string[]>; loadMs: number }
+  | { type: 'init-error'; message: string }
+  | { type: 'result'; id: number; results: Float32Array[] }
+  | { type: 'error'; id: number; message: string };
