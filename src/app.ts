@@ -16,6 +16,7 @@ import { attackRoutes } from './routes/attack';
 import { classifyRoutes } from './routes/classify';
 import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
+import { metricsRoutes } from './routes/metrics';
 import { sharedSchemas } from './routes/schemas';
 
 export interface BuildAppOptions {
@@ -72,6 +73,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(attackRoutes, deps);
   await app.register(classifyRoutes, deps);
   await app.register(defenseRoutes, deps);
+  await app.register(metricsRoutes, deps);
 
   await app.ready();
   return app;

@@ -85,7 +85,11 @@ export class Engine implements AttackEngine {
   }
 
   listModels(): ModelInfo[] {
-    return this.runner.specs().map((s) => describe(s, this.backend));
+    return (this.attached?.runner.specs() ?? []).map((s) => describe(s, this.backend));
+  }
+
+  metricsText(): string {
+    return this.metrics.render();
   }
 
   private select(ids?: string[]): ModelSpec[] {

@@ -73,4 +73,6 @@ export interface AttackEngine {
   labels(models?: string[]): string[];
   classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome>;
   attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome>;
+  /** Prometheus text exposition of the engine's counters (GET /metrics). */
+  metricsText?(): string;
 }

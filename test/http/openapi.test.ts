@@ -13,7 +13,7 @@ t.test('openapi.yaml is up to date', async (t) => {
 t.test('openapi.yaml describes what clients need', async (t) => {
   const doc = parse(readFileSync(OPENAPI_PATH, 'utf8'));
   t.equal(doc.openapi, '3.0.3');
-  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/models']);
+  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/models']);
   for (const path of ['/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify']) {
     const op = doc.paths[path].post;
     t.same(Object.keys(op.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp'], `${path} bodies`);

@@ -1,0 +1,23 @@
+/** GET /metrics: the engine's queue, batch and job counters in Prometheus text format. */
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { RouteDeps } from './attack';
+
+export const metricsRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine }) => {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'metrics',
+        tags: ['ops'],
+        summary: 'Prometheus metrics: queue depth, batch sizes, step latency, jobs finished/failed/cancelled/rejected.',
+        produces: ['text/plain'],
+        response: { 200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: Type.String() } } } },
+      },
+    },
+    async (_req, reply) => {
+      reply.type('text/plain; version=0.0.4; charset=utf-8');
+      return engine.metricsText?.() ?? '';
+    },
+  );
+};
