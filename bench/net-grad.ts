@@ -1,8 +1,9 @@
 /**
  * ms per forward + input gradient (of sum of logits[:, target]) on wasm, per bundled model.
- *   npx tsx bench/net-grad.ts compiled|plain|plain-fast [model...] [--batches=1,4] [--reps=5] [--backend=wasm]
+ *   npx tsx bench/net-grad.ts compiled|forward|plain|plain-fast|predict [model...] [--batches=1,4] [--reps=5] [--backend=wasm]
  * plain: tf.grad through model.predict with tfjs' own gradients; plain-fast: the same after
- * registerFastGradients(). Modes run in separate processes: the registration is process-wide.
+ * registerFastGradients(); predict: model.predict alone; forward: the compiled forward alone.
+ * Modes run in separate processes: the registration is process-wide.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -27,7 +28,7 @@ async function main() {
     const graph = name === 'MobileNetV2Mid';
     const model = graph ? await tf.loadGraphModel(tf.io.fromMemory(a)) : await tf.loadLayersModel(tf.io.fromMemory(a));
     let f: (x: tf.Tensor4D) => tf.Tensor2D;
-    if (mode === 'compiled') {
+    if (mode === 'compiled' || mode === 'forward') {
       const net = graph ? compileGraphModel(model as tf.GraphModel, a) : compileLayersModel(model as tf.LayersModel);
       f = (x) => net.forward(x);
     } else {
@@ -42,7 +43,7 @@ async function main() {
         for (let i = 0; i < reps + 1; i++) {
           const t0 = performance.now();
           const c0 = process.cpuUsage();
-          const g = tf.tidy(() => tf.grad(loss)(x));
+          const g = tf.tidy(() => (mode === 'predict' ? (model.predict(x) as tf.Tensor) : mode === 'forward' ? f(x) : tf.grad(loss)(x)));
           await g.data();
           g.dispose();
           const c = process.cpuUsage(c0);
