@@ -26,9 +26,22 @@ function logSoftmaxAt(logits: tf.Tensor2D, classes: number[]): tf.Tensor1D {
   return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1) as tf.Tensor1D;
 }
 
+/**
+ * Reads tensors out and frees them. Typed arrays must not be returned from tf.tidy: tidy walks
+ * its result looking for tensors, element by element (measured: 75% of a MobileNetV2 step on
+ * a 512x384 image).
+ */
+function readAndDispose(tensors: tf.Tensor[]): Float32Array[] {
+  try {
+    return tensors.map((t) => t.dataSync() as Float32Array);
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
 /** Directions (the gradient oriented as progress) for a batch of requests on one model. */
 export function batchDirections(model: Classifier, reqs: GradRequest[]): Float32Array[] {
-  return tf.tidy(() => {
+  const grads = tf.tidy(() => {
     const xs = reqs.map((r) => tf.tensor4d(r.image, [1, r.height, r.width, 3]));
     // towards: minimise CE = maximise log p; away: maximise CE. The direction is the gradient of
     // sum_i sign_i * log p_i(cls_i), with sign +1 towards and -1 away.
@@ -38,18 +51,18 @@ export function batchDirections(model: Classifier, reqs: GradRequest[]): Float32
       const logits = model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D));
       return tf.sum(tf.mul(logSoftmaxAt(logits, reqs.map((r) => r.cls)), signs)) as tf.Scalar;
     };
-    const grads = tf.grads(objective)(xs);
-    return grads.map((g) => g.dataSync() as Float32Array);
+    return tf.grads(objective)(xs);
   });
+  return readAndDispose(grads);
 }
 
 /** Softmax probabilities for a batch of images on one model (no gradient). */
 export function batchProbabilities(model: Classifier, reqs: Pick<GradRequest, 'image' | 'height' | 'width'>[]): Float32Array[] {
-  return tf.tidy(() => {
+  const probs = tf.tidy(() => {
     const inputs = reqs.map((r) => model.preprocess(tf.tensor4d(r.image, [1, r.height, r.width, 3])));
-    const probs = tf.softmax(model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D)));
-    const flat = probs.dataSync() as Float32Array;
-    const k = probs.shape[1];
-    return reqs.map((_, i) => flat.slice(i * k, (i + 1) * k));
+    return tf.softmax(model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D)));
   });
+  const k = probs.shape[1];
+  const [flat] = readAndDispose([probs]);
+  return reqs.map((_, i) => flat.slice(i * k, (i + 1) * k));
 }
