@@ -91,6 +91,9 @@ function common(p: TargetedParams | UntargetedParams) {
     iterations: p.iterations ?? 20,
     ...(p.alpha !== undefined ? { alpha: p.alpha } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
+    ...(p.mu !== undefined ? { mu: p.mu } : {}),
+    ...(p.di !== undefined ? { di: p.di } : {}),
+    ...(p.ti !== undefined ? { ti: p.ti } : {}),
   };
 }
 

@@ -120,7 +120,10 @@ const attackCommon = {
   method: Type.Optional(StringEnum(ATTACK_METHODS, { default: 'mng-l1' })),
   models: Type.Optional(modelsParam),
   alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'ifgsm step on the 0..255 scale (default 1).' })),
-  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds random choices (diverse inputs); default 0. Same seed and inputs, same output bytes.' })),
+  mu: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'mi-fgsm momentum decay (default 1.0).' })),
+  di: Type.Optional(Type.Boolean({ description: 'Diverse inputs (Xie et al. 2019): random resize [1, 1.1) and pad before each gradient, p = 0.5. Any iterative method.' })),
+  ti: Type.Optional(Type.Integer({ minimum: 0, maximum: 31, description: 'Translation-invariant gradient smoothing (Dong et al. 2019): odd Gaussian kernel size, 7 or 15 typical; 0 = off.' })),
 };
 
 /**

@@ -54,6 +54,21 @@ t.test('targeted, multipart upload with parameters as form fields', async (t) =>
   t.match(engine.attackCalls[0].params, { target: 1, eps: 8, iterations: 5, method: 'ifgsm', models: ['fake_b'], alpha: 0.5, seed: 42 });
 });
 
+t.test('transferability options: mi-fgsm with di and ti, from the query and from form fields', async (t) => {
+  const { server, engine } = await setup(t);
+  let res = await request(server)
+    .post('/v1/attack/targeted?target=0&method=mi-fgsm&di=true&ti=7&mu=0.9')
+    .set('Content-Type', 'image/png')
+    .send(await png());
+  t.equal(res.status, 200, res.text);
+  t.match(engine.attackCalls[0].params, { method: 'mi-fgsm', di: true, ti: 7, mu: 0.9 });
+  res = await request(server).post('/v1/attack/untargeted').field('di', 'false').field('ti', '15').attach('image', await png(), 'x.png');
+  t.equal(res.status, 200, res.text);
+  t.match(engine.attackCalls[1].params, { di: false, ti: 15 });
+  isProblem(t, await request(server).post('/v1/attack/targeted?target=0&ti=99').set('Content-Type', 'image/png').send(await png()), 400, 'invalid-parameter', 'ti');
+  isProblem(t, await request(server).post('/v1/attack/targeted?target=0&di=maybe').set('Content-Type', 'image/png').send(await png()), 400, 'invalid-parameter', 'di');
+});
+
 t.test('query parameters, and form fields overriding them', async (t) => {
   const { server, engine } = await setup(t);
   let res = await request(server)
