@@ -28,6 +28,7 @@ export const EVAL_USAGE = `usage: advserve eval --images DIR [options]
   --targeted            (default) a target per image drawn among the other classes (seeded)
   --untargeted          move away from the clean label
   --seed N              targets, resize-pad draws and randomised attacks (default 0)
+  --concurrency N       images attacked at once, sharing gradient batches (default 4; results do not depend on it)
   --out FILE            write the report there (default: stdout)
   --format F            markdown|csv|json (default: from the --out extension, else markdown)`;
 
@@ -72,6 +73,7 @@ export async function evalCommand(argv: string[], deps: EvalDeps = {}): Promise<
         targeted: { type: 'boolean' },
         untargeted: { type: 'boolean' },
         seed: { type: 'string', default: '0' },
+        concurrency: { type: 'string', default: '4' },
         out: { type: 'string', short: 'o' },
         format: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -93,6 +95,7 @@ export async function evalCommand(argv: string[], deps: EvalDeps = {}): Promise<
     const eps = number(values.eps, 'eps', (v) => v > 0 && v <= 64, 'in (0, 64]');
     const iterations = number(values.iterations, 'iterations', (v) => Number.isInteger(v) && v >= 1 && v <= 1000, 'an integer in [1, 1000]');
     const seed = number(values.seed, 'seed', (v) => Number.isInteger(v) && v >= 0 && v <= 4294967295, 'an integer in [0, 4294967295]');
+    const concurrency = number(values.concurrency, 'concurrency', (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'an integer in [1, 64]');
     const format = (values.format ?? formatFromPath(values.out)) as ReportFormat;
     if (!REPORT_FORMATS.includes(format)) throw new EvalUsageError(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
     const methods = parseMethodList(values.methods);
@@ -113,7 +116,7 @@ export async function evalCommand(argv: string[], deps: EvalDeps = {}): Promise<
     const report = await runEval(
       engine,
       inputs,
-      { eps, iterations, attackModels, methods, defenses, targeted: !values.untargeted, seed },
+      { eps, iterations, attackModels, methods, defenses, targeted: !values.untargeted, seed, concurrency },
       { onProgress: (p) => progress.update(p), command: ['advserve', 'eval', ...argv].map(shellQuote).join(' '), imagesDir: dir, now: deps.now },
     );
     const text = formatReport(report, format);

@@ -31,6 +31,8 @@ export interface EvalSettings {
   defenses: Defense[];
   targeted: boolean;
   seed: number;
+  /** Images attacked at once; their gradient passes share batches (default 1). Results do not depend on it. */
+  concurrency?: number;
 }
 
 export interface EvalRow {
@@ -100,16 +102,19 @@ export async function runEval(
   const date = (opts.now ?? (() => new Date()))().toISOString();
   const tallies = settings.methods.map(() => settings.defenses.map((d) => new DefenseTally(d.spec)));
   const attackSeconds = settings.methods.map(() => 0);
-  const images: EvalImageInfo[] = [];
   const total = inputs.length * settings.methods.length;
   let done = 0;
 
-  for (const input of inputs) {
+  type Outcome = { m: number; d: number; top: { index: number; label: string; prob: number } };
+  const perImage: { info: EvalImageInfo; clean: number; target?: number; outcomes: Outcome[] }[] = new Array(inputs.length);
+
+  const evaluate = async (i: number) => {
+    const input = inputs[i];
     const image = await input.load();
     const clean = (await engine.classify(image, { topK: 1 })).ensemble.top[0].index;
     const target = settings.targeted ? pickTarget(settings.seed, input.name, clean, labels.length) : undefined;
-    images.push({ name: input.name, label: labels[clean], ...(target !== undefined ? { target: labels[target] } : {}) });
-
+    const info = { name: input.name, label: labels[clean], ...(target !== undefined ? { target: labels[target] } : {}) };
+    const outcomes: Outcome[] = [];
     for (const [m, method] of settings.methods.entries()) {
       let adversarial = image;
       const started = performance.now();
@@ -129,9 +134,26 @@ export async function runEval(
       attackSeconds[m] += seconds;
       for (const [d, defense] of settings.defenses.entries()) {
         const top = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
-        tallies[m][d].add({ image: images.length - 1, name: input.name, index: top.index, label: top.label, prob: top.prob }, clean, target);
+        outcomes.push({ m, d, top });
       }
       opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds });
+    }
+    perImage[i] = { info, clean, target, outcomes };
+  };
+
+  // A few images in flight at once keep every worker busy; each image's results are its own.
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(settings.concurrency ?? 1, inputs.length)) }, async () => {
+    while (next < inputs.length) await evaluate(next++);
+  });
+  await Promise.all(lanes);
+
+  // Tally in image order, so the report is the same whatever the concurrency.
+  const images: EvalImageInfo[] = [];
+  for (const r of perImage) {
+    images.push(r.info);
+    for (const { m, d, top } of r.outcomes) {
+      tallies[m][d].add({ image: images.length - 1, name: r.info.name, index: top.index, label: top.label, prob: top.prob }, r.clean, r.target);
     }
   }
 

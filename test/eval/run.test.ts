@@ -138,3 +138,19 @@ t.test('progress: a redrawn bar on a TTY', async (t) => {
   t.match(frames[0], /^\[######-{18}\] 1\/4 25%  eta 3s  fgsm  a\.png\x1b\[K$/);
   t.match(frames[1], /^\[#{24}\] 4\/4 100% .*\n$/);
 });
+
+t.test('runEval: the report does not depend on how many images are attacked at once', async (t) => {
+  const settings = {
+    eps: 8,
+    iterations: 3,
+    methods: parseMethodList('fgsm,ifgsm'),
+    defenses: parseDefenseList('fake_a,bits3+fake_b', FAKE_MODELS),
+    targeted: true,
+    seed: 2,
+  };
+  const pics = { 'a.png': 90, 'b.png': 170, 'c.png': 30, 'd.png': 220, 'e.png': 120 };
+  const serial = await runEval(new PixelEngine(), inputs(pics), { ...settings, concurrency: 1 });
+  const parallel = await runEval(new PixelEngine(), inputs(pics), { ...settings, concurrency: 3 });
+  t.same(parallel.rows, serial.rows);
+  t.same(parallel.meta.images, serial.meta.images);
+});
