@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import { artifactsFrom, type ModelJson } from './folder-io';
 
 export type BundledName = 'InceptionV3' | 'MobileNetV2' | 'MobileNetV2Mid';
 
@@ -16,13 +17,6 @@ interface NsfwjsModelDefinition {
   weightBundles: Array<() => Promise<{ default: string }>>;
 }
 
-interface ModelJson {
-  modelTopology: object;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string;
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-}
 
 const SUBPATH: Record<BundledName, string> = {
   InceptionV3: 'inception_v3',
@@ -80,23 +74,9 @@ export async function loadBundledArtifacts(name: BundledName): Promise<tf.io.Mod
     const shardName = `group1-shard${i + 1}of${def.numOfWeightBundles}`;
     shards.set(shardName, await readShard(name, def, i, shardName));
   }
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const parts: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    for (const path of group.paths) {
-      const data = shards.get(path);
-      if (!data) throw new Error(`nsfwjs model ${name}: weight shard ${path} is missing from the package`);
-      parts.push(data);
-    }
-    weightSpecs.push(...group.weights);
-  }
-  const all = Buffer.concat(parts);
-  return {
-    modelTopology: json.modelTopology,
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
-    weightSpecs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
-  };
+  return artifactsFrom(json, async (path) => {
+    const data = shards.get(path);
+    if (!data) throw new Error(`nsfwjs model ${name}: weight shard ${path} is missing from the package`);
+    return data;
+  });
 }

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
-interface ModelJson {
+export interface ModelJson {
   modelTopology: object;
   format?: string;
   generatedBy?: string;
@@ -17,15 +17,15 @@ interface ModelJson {
   userDefinedMetadata?: { [key: string]: {} };
 }
 
-export async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts> {
-  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`${dir}/model.json is not a tfjs model (no modelTopology or weightsManifest)`);
-  }
+/**
+ * model.json plus its weight files (read by `readWeights`, in manifest order) as one
+ * ModelArtifacts; shared by the folder loader and the nsfwjs bundle loader.
+ */
+export async function artifactsFrom(json: ModelJson, readWeights: (path: string) => Promise<Buffer>): Promise<tf.io.ModelArtifacts> {
   const parts: Buffer[] = [];
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   for (const group of json.weightsManifest) {
-    for (const path of group.paths) parts.push(await readFile(join(dir, path)));
+    for (const path of group.paths) parts.push(await readWeights(path));
     weightSpecs.push(...group.weights);
   }
   const all = Buffer.concat(parts);
@@ -39,6 +39,14 @@ export async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts
     weightSpecs,
     weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
   };
+}
+
+export async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts> {
+  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`${dir}/model.json is not a tfjs model (no modelTopology or weightsManifest)`);
+  }
+  return artifactsFrom(json, (path) => readFile(join(dir, path)));
 }
 
 /** A save handler: `await model.save(folderSaveHandler(dir))`. */
