@@ -1,0 +1,44 @@
+/**
+ * The worker pool is the service's default runner: the same attack through a worker thread and
+ * in-process gives the same bytes, and a worker that dies fails its batch without taking the
+ * service down.
+ */
+import t from 'tap';
+import { loadConfig } from '../../src/config';
+import { createEngine } from '../../src/engine/bootstrap';
+import type { AttackParams } from '../../src/engine/types';
+import { WorkerPool } from '../../src/engine/pool/pool';
+import { bundledSpecs } from '../../src/models/registry';
+import { tinyImage } from '../support/tiny';
+
+const log = { info: () => {}, warn: () => {}, error: () => {} };
+const config = (workers: number) => ({ ...loadConfig({ ADVSERVE_BACKEND: 'wasm' }), bundledModels: ['mobilenet_v2'], workers });
+
+t.test('an attack through the worker pool equals the in-process one, byte for byte', async (t) => {
+  const image = tinyImage(64, 48, 9);
+  const params: AttackParams = { method: 'mi-fgsm', di: true, ti: 3, eps: 8, iterations: 4, targeted: true, target: 0, seed: 3 };
+  const local = await createEngine(config(0), log);
+  const a = await local.attack(image, params);
+  await local.dispose();
+  const pooled = await createEngine(config(2), log);
+  t.teardown(() => pooled.dispose());
+  t.equal(pooled.runner.slots, 2, 'two workers');
+  const b = await pooled.attack(image, params);
+  t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), 'same bytes');
+  t.equal(b.linf, a.linf);
+});
+
+t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {
+  const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} });
+  t.teardown(() => pool.dispose());
+  const req = { image: new Float32Array(32 * 32 * 3).fill(100), height: 32, width: 32, cls: 1, towards: true };
+  const worker = (pool as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers[0].worker;
+  const inFlight = pool.directions('mobilenet_v2', [req]);
+  await worker.terminate();
+  await t.rejects(inFlight, /gradient worker exited/);
+  // The replacement loads the models again (about a second), then serves.
+  for (let i = 0; i < 100 && pool.slots === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(pool.slots, 1, 'replaced');
+  const [g] = await pool.directions('mobilenet_v2', [req]);
+  t.equal(g.length, 32 * 32 * 3);
+});
