@@ -1,20 +1,24 @@
 /**
- * The advserve side of the bench: models loaded exactly as the service loads them
- * (initBackend, loadModel on the bundled specs, which compiles and warms them up), then
- *  - one attack step per image: forward + input gradient of the target's cross-entropy
- *    (objective.ts's directionOracle, the attack loop's own oracle) + a signed step clipped
- *    to the eps-box, on [N, 384, 512, 3] user-size images (the resize to the model's size is
- *    inside the gradient, as in the service);
- *  - one complete mng-l1 targeted attack through Engine.attack.
+ * The advserve side of the bench, on the service's own code path:
+ *  - models loaded by loadModel on the bundled specs (compile + warm-up), either in a
+ *    WorkerPool (what the service runs by default: one wasm worker per core) or in-process
+ *    in a LocalRunner (ADVSERVE_WORKERS=0, one thread);
+ *  - one attack step per image = runner.directions(model, batch) for each model (each runner
+ *    calls gradients.ts's batchDirections: forward + input gradient of the target's
+ *    cross-entropy on [N, 384, 512, 3] user-size images, resize inside the gradient), then
+ *    a signed step clipped to the eps-box. With k slots (workers), k batches run at once;
+ *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all).
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { Engine } from '../src/engine/engine';
-import { directionOracle, type Objective } from '../src/engine/objective';
-import { imageToTensor } from '../src/engine/pixels';
+import { Engine, ENGINE_DEFAULTS } from '../src/engine/engine';
+import type { GradRequest } from '../src/engine/gradients';
+import { WorkerPool } from '../src/engine/pool/pool';
+import { LocalRunner, type GradientRunner } from '../src/engine/runner';
 import type { RgbImage } from '../src/images/types';
-import { bundledSpecs, loadModel, type LoadedModel } from '../src/models/registry';
-import { median, timeRepeated, type RepeatPolicy } from './timing';
+import { loadModel } from '../src/models/registry';
+import type { ModelSpec } from '../src/models/types';
+import { median, otherCpuProbe, timeRepeated, type RepeatPolicy } from './timing';
 
 export interface LoadInfo {
   id: string;
@@ -24,10 +28,16 @@ export interface LoadInfo {
 
 export interface StepResult {
   batch: number;
+  /** Batches of `batch` images that ran at once (one per worker; 1 in-process). */
+  streams: number;
   msPerStep: number;
   imageStepsPerS: number;
   reps: number;
   msAll: number[];
+  /** Timed runs thrown away because other processes used the CPU (see ./timing). */
+  discarded: number;
+  /** Kept runs that were contended anyway. */
+  contended: number;
 }
 
 export interface AttackResult {
@@ -36,6 +46,8 @@ export interface AttackResult {
   engineElapsedMs: number[];
   target: string;
   success: boolean[];
+  /** Other processes' average CPU use (cores) during each run. */
+  otherCores: (number | null)[];
   linf: number;
   l2: number;
 }
@@ -47,11 +59,21 @@ export interface BackendInfo {
   wasmThreads: boolean | null;
 }
 
-const quietLog = (warnings: string[]) => ({
-  info: () => undefined,
-  warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-});
+export interface PhaseResult {
+  /** 'pool' (worker threads) or 'in-process'. */
+  runner: string;
+  slots: number;
+  backend: string;
+  /** Wall time to start the runner: load + compile + warm-up of every model (in every worker). */
+  startMs: number;
+  loads: LoadInfo[];
+  steps: Record<string, StepResult[]>;
+  attack: AttackResult | null;
+  /** Highest RSS sampled during this phase (every 100 ms and after every timed step), MiB. */
+  rssPeakMiB: number;
+}
 
+/** The main thread's tfjs backend: the engine's attack arithmetic runs there in every configuration. */
 export async function startBackend(): Promise<BackendInfo> {
   const backend = await initBackend('wasm');
   const flag = (name: string): boolean | null => {
@@ -64,82 +86,169 @@ export async function startBackend(): Promise<BackendInfo> {
   return { backend, tfjs: tf.version.tfjs, wasmSimd: flag('WASM_HAS_SIMD_SUPPORT'), wasmThreads: flag('WASM_HAS_MULTITHREAD_SUPPORT') };
 }
 
-export async function loadBundled(ids: string[], warnings: string[]): Promise<{ models: LoadedModel[]; info: LoadInfo[] }> {
-  const models: LoadedModel[] = [];
-  const info: LoadInfo[] = [];
-  for (const spec of bundledSpecs(ids)) {
-    const loaded = await loadModel(spec, quietLog(warnings));
-    models.push(loaded);
-    info.push({ id: spec.id, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks });
-  }
-  return { models, info };
-}
-
-function batchTensor(images: RgbImage[], n: number): tf.Tensor4D {
-  return tf.tidy(() => tf.concat(images.slice(0, n).map((img) => imageToTensor(img)), 0) as tf.Tensor4D);
-}
-
-/**
- * Median time of one attack step (all `models` at once, as the ensemble attack takes them)
- * on a batch of n images. Each rep steps from the previous rep's image, like an attack.
- */
-export function timeStep(models: LoadedModel[], images: RgbImage[], n: number, policy: RepeatPolicy, target: number): StepResult {
-  const eps = 16;
-  const alpha = 1;
-  const objective: Objective = { cls: target, towards: true };
-  const oracle = directionOracle(
-    models.map((m) => m.classifier),
-    objective,
-  );
-  const clean = batchTensor(images, n);
-  const lower = tf.tidy(() => tf.maximum(tf.sub(clean, eps), 0) as tf.Tensor4D);
-  const upper = tf.tidy(() => tf.minimum(tf.add(clean, eps), 255) as tf.Tensor4D);
-  let x = clean.clone();
-  const step = () => {
-    const directions = oracle(x, 0);
-    const next = tf.tidy(() => {
-      const d = directions.length === 1 ? directions[0] : tf.div(tf.addN(directions), directions.length);
-      return tf.minimum(tf.maximum(tf.add(x, tf.mul(tf.sign(d), alpha)), lower), upper) as tf.Tensor4D;
+async function startRunner(workers: number, specs: ModelSpec[], backend: string, warnings: string[]): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
+  if (workers > 0) {
+    const loadMs: number[] = [];
+    const pool = await WorkerPool.start(workers, 'wasm', specs, {
+      info: (obj: { loadMs?: number }) => {
+        if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
+      },
+      error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
     });
-    for (const d of directions) d.dispose();
-    // wasm runs kernels synchronously; reading one value makes that explicit for any backend.
-    tf.tidy(() => next.slice([0, 0, 0, 0], [1, 1, 1, 1]).dataSync());
-    x.dispose();
-    x = next;
+    // Workers report one load time for all their models together.
+    const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
+    if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
+    return { runner: pool, loads };
+  }
+  const local = new LocalRunner(backend);
+  const loads: LoadInfo[] = [];
+  const log = { info: () => undefined, warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`) };
+  for (const spec of specs) {
+    const loaded = await loadModel(spec, log);
+    local.add(loaded.classifier);
+    loads.push({ id: spec.id, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks });
+  }
+  return { runner: local, loads };
+}
+
+/** One batch of n images being attacked: current pixels and the eps-box, as the engine keeps them. */
+interface Stream {
+  x: Float32Array[];
+  lower: Float32Array[];
+  upper: Float32Array[];
+}
+
+function makeStream(images: RgbImage[], n: number, offset: number, eps: number): Stream {
+  const pick = Array.from({ length: n }, (_, i) => images[(offset + i) % images.length]);
+  return {
+    x: pick.map((img) => Float32Array.from(img.rgb)),
+    lower: pick.map((img) => Float32Array.from(img.rgb, (v) => Math.max(0, v - eps))),
+    upper: pick.map((img) => Float32Array.from(img.rgb, (v) => Math.min(255, v + eps))),
   };
+}
+
+/** One attack step for a stream: every model's directions (one batched pass each), then x += sign(mean). */
+async function stepStream(runner: GradientRunner, models: string[], s: Stream, h: number, w: number, target: number): Promise<void> {
+  const reqs: GradRequest[] = s.x.map((image) => ({ image, height: h, width: w, cls: target, towards: true }));
+  const perModel = await Promise.all(models.map((m) => runner.directions(m, reqs)));
+  for (let i = 0; i < s.x.length; i++) {
+    const x = s.x[i];
+    const lo = s.lower[i];
+    const hi = s.upper[i];
+    for (let j = 0; j < x.length; j++) {
+      let d = 0;
+      for (const dirs of perModel) d += dirs[i][j];
+      const v = x[j] + Math.sign(d);
+      x[j] = v < lo[j] ? lo[j] : v > hi[j] ? hi[j] : v;
+    }
+  }
+}
+
+export interface PhaseOptions {
+  workers: number;
+  specs: ModelSpec[];
+  backend: string;
+  images: RgbImage[];
+  batches: number[];
+  policy: RepeatPolicy;
+  /** Class the step's cross-entropy aims at. */
+  target: number;
+  /** Complete attacks to time through Engine.attack (0: none). */
+  attackReps: number;
+  progress: (msg: string) => void;
+  warnings: string[];
+}
+
+export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
+  let rssPeak = process.memoryUsage.rss();
+  const sample = () => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  };
+  const sampler = setInterval(sample, 100);
+  sampler.unref();
+  const label = o.workers > 0 ? `pool of ${o.workers} worker(s)` : 'in-process (1 thread)';
   try {
-    const msAll = timeRepeated(step, policy);
-    const msPerStep = median(msAll);
-    return { batch: n, msPerStep, imageStepsPerS: (n * 1000) / msPerStep, reps: msAll.length, msAll };
+    const t0 = performance.now();
+    o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings);
+    const startMs = performance.now() - t0;
+    const { slots, backend } = runner; // read now: a disposed pool has no workers
+    sample();
+    const ids = o.specs.map((s) => s.id);
+    const groups = ids.map((id) => ({ name: id, members: [id] }));
+    if (ids.length > 1) groups.push({ name: 'ensemble', members: ids });
+    const { height: h, width: w } = o.images[0];
+    const steps: Record<string, StepResult[]> = {};
+    for (const g of groups) {
+      steps[g.name] = [];
+      for (const n of o.batches) {
+        const streams = Array.from({ length: runner.slots }, (_, k) => makeStream(o.images, n, k * n, 16));
+        // The ensemble's passes are the single models' passes at sizes they have already run: no warm-up.
+        const policy = g.members.length > 1 && ids.length > 1 ? { ...o.policy, warmup: 0 } : o.policy;
+        const timed = await timeRepeated(async () => {
+          await Promise.all(streams.map((s) => stepStream(runner, g.members, s, h, w, o.target)));
+          sample();
+        }, policy);
+        const msPerStep = median(timed.ms);
+        const r: StepResult = {
+          batch: n,
+          streams: streams.length,
+          msPerStep,
+          imageStepsPerS: (n * streams.length * 1000) / msPerStep,
+          reps: timed.ms.length,
+          msAll: timed.ms.map((m) => Math.round(m * 10) / 10),
+          discarded: timed.discarded,
+          contended: timed.contended,
+        };
+        steps[g.name].push(r);
+        const busy = r.discarded || r.contended ? `; ${r.discarded} contended run(s) redone, ${r.contended} kept` : '';
+        o.progress(
+          `${label}: ${g.name} batch ${n}${streams.length > 1 ? ` x${streams.length}` : ''}: ${msPerStep.toFixed(0)} ms/step, ` +
+            `${r.imageStepsPerS.toFixed(2)} image-steps/s (median of ${r.reps}${busy})`,
+        );
+      }
+    }
+
+    let attack: AttackResult | null = null;
+    const engine = new Engine(runner, ENGINE_DEFAULTS, o.backend);
+    try {
+      if (o.attackReps > 0) {
+        const image = o.images[0];
+        o.progress(`${label}: mng-l1 targeted attack, 20 iterations, eps 16, ${image.width}x${image.height}, ${ids.length} model(s), ${o.attackReps} run(s)`);
+        attack = await timeAttack(engine, ids, image, o.attackReps);
+        o.progress(`${label}: attack ${attack.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
+      }
+    } finally {
+      sample();
+      await engine.dispose(); // disposes the runner (terminates workers, frees models)
+    }
+    return { runner: o.workers > 0 ? 'pool' : 'in-process', slots, backend, startMs, loads, steps, attack, rssPeakMiB: rssPeak / (1 << 20) };
   } finally {
-    x.dispose();
-    clean.dispose();
-    lower.dispose();
-    upper.dispose();
+    clearInterval(sampler);
   }
 }
 
 /** Complete mng-l1 targeted attacks (20 iterations, eps 16) through Engine.attack. */
-export async function timeAttack(models: LoadedModel[], image: RgbImage, reps: number): Promise<AttackResult> {
-  const engine = new Engine('wasm');
-  for (const m of models) engine.add(m);
-  engine.markReady();
+async function timeAttack(engine: Engine, models: string[], image: RgbImage, reps: number): Promise<AttackResult> {
   // Aim at the class the clean image is least likely to be: a real targeted attack, not a no-op.
-  const clean = await engine.classify(image, { topK: 5 });
+  const clean = await engine.classify(image, { models, topK: 100 });
   const least = clean.ensemble.top[clean.ensemble.top.length - 1];
   const msAll: number[] = [];
   const engineElapsedMs: number[] = [];
   const success: boolean[] = [];
+  const otherCores: (number | null)[] = [];
   let linf = 0;
   let l2 = 0;
   for (let i = 0; i < reps; i++) {
+    const probe = otherCpuProbe();
     const t0 = performance.now();
-    const out = await engine.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: least.index, seed: 0 });
+    const out = await engine.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: least.index, models, seed: 0 });
     msAll.push(performance.now() - t0);
+    otherCores.push(probe());
     engineElapsedMs.push(out.elapsedMs);
     success.push(out.success);
     linf = out.linf;
     l2 = out.l2;
   }
-  return { msMedian: median(msAll), msAll, engineElapsedMs, target: least.label, success, linf, l2 };
+  return { msMedian: median(msAll), msAll, engineElapsedMs, target: least.label, success, otherCores, linf, l2 };
 }

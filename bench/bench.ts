@@ -3,40 +3,55 @@
  * beside PyTorch CPU (2 threads) on the same architectures when /usr/bin/python3 has torch.
  *
  *   npm run bench                       table (progress on stderr)
- *   npm run bench -- --json             one JSON object on stdout instead
+ *   npm run bench -- --json             one JSON object on stdout instead (npm run -s: no npm banner)
+ *   npm run bench -- --json-out FILE    the table on stdout and the JSON object written to FILE
  *   npm run bench -- --quick            batch 1 only, fewer repetitions, one attack
  *   npm run bench -- --images DIR       real photos (cover-resized to 512x384) instead of the synthetic image
  *   npm run bench -- --models inception_v3,mobilenet_v2 --batches 1,4
+ *   npm run bench -- --workers N        the service's worker pool size (default: cores, as ADVSERVE_WORKERS);
+ *                                       0 times the in-process runner only
+ *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
+ *                                       (default 1; "none" to skip it)
  *   npm run bench -- --no-pytorch       advserve only;  --python PATH  another interpreter
- *   npm run bench -- --torch-threads 1  PyTorch on one thread (default 2; advserve's wasm uses one)
+ *   npm run bench -- --torch-threads N  PyTorch's thread count (default 2)
  *   npm run bench -- --no-attack        skip the full attack;  --attack-reps N (default 3)
+ *   npm run bench -- --reference-blas   also time PyTorch on Debian's reference BLAS (libblas3), for information
+ *   npm run bench -- --max-other-cores X  redo timed runs during which other processes used more than
+ *                                       X cores (default 0.25), within a bounded retry budget
  *
  * See docs/PERFORMANCE.md for what is measured and for this machine's numbers.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { loadBundled, startBackend, timeAttack, timeStep, type AttackResult, type StepResult } from './advserve';
+import { bundledSpecs } from '../src/models/registry';
+import { runPhase, startBackend, type BackendInfo, type PhaseResult, type StepResult } from './advserve';
 import { benchImages } from './images';
-import { runPytorch, type TorchOutcome, type TorchRun } from './pytorch';
+import { runPytorch, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
 const ALL_MODELS = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
+/** Class whose cross-entropy the timed steps descend ('Porn' in the bundled label set; the same in pytorch_step.py). */
 const STEP_TARGET = 3;
 
 const { values: flags } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
+    'json-out': { type: 'string' },
     quick: { type: 'boolean', default: false },
     images: { type: 'string' },
     models: { type: 'string' },
     batches: { type: 'string' },
+    workers: { type: 'string' },
+    'in-process-batches': { type: 'string', default: '1' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'no-pytorch': { type: 'boolean', default: false },
     'no-attack': { type: 'boolean', default: false },
     'attack-reps': { type: 'string' },
     'torch-threads': { type: 'string', default: '2' },
+    'max-other-cores': { type: 'string', default: '0.25' },
+    'reference-blas': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -48,27 +63,36 @@ if (flags.help) {
   process.exit(0);
 }
 
+function int(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
 const list = (s: string | undefined, dflt: string[]) => (s ? s.split(',').map((v) => v.trim()).filter(Boolean) : dflt);
 const models = list(flags.models, ALL_MODELS);
-const batches = list(flags.batches, flags.quick ? ['1'] : ['1', '4', '8']).map((b) => {
-  const n = Number(b);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--batches: "${b}" is not an integer in [1, 64]`);
-  return n;
-});
-const attackReps = flags['attack-reps'] !== undefined ? Number(flags['attack-reps']) : flags.quick ? 1 : 3;
-if (!Number.isInteger(attackReps) || attackReps < 1) throw new Error('--attack-reps must be a positive integer');
-const threads = Number(flags['torch-threads']);
-if (!Number.isInteger(threads) || threads < 1) throw new Error('--torch-threads must be a positive integer');
+const batchList = (name: string, items: string[]) =>
+  items.map((b) => {
+    const n = Number(b);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--${name}: "${b}" is not an integer in [1, 64]`);
+    return n;
+  });
+const batches = batchList('batches', list(flags.batches, flags.quick ? ['1'] : ['1', '4', '8']));
+const inProcessBatches =
+  flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
+const workers = int('workers', flags.workers, os.availableParallelism(), 0);
+const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
+const threads = int('torch-threads', flags['torch-threads'], 2, 1);
+const maxOtherCores = Number(flags['max-other-cores']);
+if (!(maxOtherCores > 0)) throw new Error('--max-other-cores must be a positive number');
 const policy: RepeatPolicy = flags.quick
-  ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 1500 }
-  : { warmup: 1, minReps: 3, maxReps: 10, budgetMs: 6000 };
+  ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 1500, maxOtherCores, discardBudgetMs: 3000 }
+  : { warmup: 1, minReps: 3, maxReps: 8, budgetMs: 4000, maxOtherCores, discardBudgetMs: 8000 };
 
 const progress = (msg: string) => {
   if (!flags.json) process.stderr.write(`[bench] ${msg}\n`);
 };
-const mib = (bytes: number) => bytes / (1 << 20);
-/** Peak RSS of this process so far in MiB (maxRSS is in KiB on Linux). */
-const peakRssMib = () => process.resourceUsage().maxRSS / 1024;
 
 /** CPU seconds used by the whole machine, and by this process plus its waited-for children (Linux). */
 function cpuSeconds(): { all: number; self: number } | null {
@@ -97,12 +121,41 @@ function machine() {
   const has = (f: string) => new RegExp(`\\b${f}\\b`).test(flagsLine);
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
+    cores: os.availableParallelism(),
     avx2: has('avx2'),
     avx512f: has('avx512f'),
-    memoryGiB: Math.round(mib(os.totalmem()) / 1024),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.platform()} ${os.release()}`,
   };
+}
+
+interface Report {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  node: string;
+  tfjs: string;
+  backend: BackendInfo;
+  command: string;
+  input: string;
+  models: string[];
+  batches: number[];
+  policy: RepeatPolicy;
+  warnings: string[];
+  advserve: {
+    /** The service's configuration (worker pool; in-process when --workers 0). */
+    service: PhaseResult;
+    /** In-process, one thread; null when the service phase already was in-process. */
+    inProcess: PhaseResult | null;
+    /** Peak RSS of the whole bench process (process.resourceUsage().maxRSS), MiB. */
+    processPeakRssMiB: number;
+    tensorsLeaked: number;
+  };
+  pytorch: TorchOutcome;
+  ratios: Record<string, { batch: number; service: number | null; inProcess: number | null }[]>;
+  loadavg: { start: number[]; end: number[] };
+  otherCpuS: number | null;
+  otherCoresAvg: number | null;
+  wallS: number;
 }
 
 async function main() {
@@ -111,50 +164,50 @@ async function main() {
   const cpuStart = cpuSeconds();
   const date = new Date().toISOString();
   const backend = await startBackend();
-  progress(`backend ${backend.backend} (tfjs ${backend.tfjs}, simd ${backend.wasmSimd}, threads ${backend.wasmThreads})`);
+  progress(`main-thread backend ${backend.backend} (tfjs ${backend.tfjs}, simd ${backend.wasmSimd}, threads ${backend.wasmThreads})`);
+  const specs = bundledSpecs(models);
 
-  const { images, source } = await benchImages(flags.images, Math.max(...batches));
+  const maxStreams = Math.max(1, workers);
+  const { images, source } = await benchImages(flags.images, Math.max(...batches) * maxStreams);
   progress(`input: ${source}`);
 
   const warnings: string[] = [];
-  progress(`loading ${models.join(', ')} (compile + warm-up, as the service does)`);
-  const { models: loaded, info: loads } = await loadBundled(models, warnings);
-  const rssAfterLoad = peakRssMib();
-  const tensorsAfterLoad = tf.memory().numTensors;
-
-  const groups: { name: string; members: typeof loaded }[] = loaded.map((m, i) => ({ name: models[i], members: [m] }));
-  if (loaded.length > 1) groups.push({ name: 'ensemble', members: loaded });
-  const steps: Record<string, StepResult[]> = {};
-  for (const g of groups) {
-    steps[g.name] = [];
-    for (const n of batches) {
-      const r = timeStep(g.members, images, n, policy, STEP_TARGET);
-      steps[g.name].push(r);
-      progress(`${g.name} batch ${n}: ${r.msPerStep.toFixed(0)} ms/step, ${r.imageStepsPerS.toFixed(2)} image-steps/s (median of ${r.reps})`);
-    }
-  }
-  const rssAfterSteps = peakRssMib();
-
-  let attack: AttackResult | null = null;
-  if (!flags['no-attack']) {
-    progress(`mng-l1 targeted attack, 20 iterations, eps 16, ${images[0].width}x${images[0].height}, ${models.length} model(s), ${attackReps} run(s)`);
-    attack = await timeAttack(loaded, images[0], attackReps);
-    progress(`attack: ${attack.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
-  }
-  const peakRss = peakRssMib();
-  const tensorsLeaked = tf.memory().numTensors - tensorsAfterLoad;
+  const tensorsBefore = tf.memory().numTensors;
+  const common = { specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
+  // The service's configuration first, so that its RSS is not inflated by the in-process phase.
+  const service = await runPhase({ ...common, workers, attackReps });
+  const inProcess =
+    workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, attackReps: 0 }) : null;
+  const processPeakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const tensorsLeaked = tf.memory().numTensors - tensorsBefore;
 
   let pytorch: TorchOutcome;
   if (flags['no-pytorch']) pytorch = { runs: [], peer: null, skipped: '--no-pytorch given', notes: [] };
   else {
-    pytorch = await runPytorch({ python: flags.python!, models, batches, quick: flags.quick, ensemble: models.length > 1, threads, progress });
+    pytorch = await runPytorch({
+      python: flags.python!,
+      models,
+      batches,
+      quick: flags.quick,
+      ensemble: models.length > 1,
+      threads,
+      maxOtherCores,
+      referenceBlas: flags['reference-blas'],
+      progress,
+    });
+    if (pytorch.skipped) progress(`PyTorch column skipped: ${pytorch.skipped}`);
   }
   const peerRun = pytorch.runs.find((r) => r.setup === pytorch.peer);
-  const ratios: Record<string, { batch: number; ratio: number | null }[]> = {};
-  for (const [name, rows] of Object.entries(steps)) {
-    ratios[name] = rows.map((r) => {
+  const ratios: Report['ratios'] = {};
+  for (const [name, rows] of Object.entries(service.steps)) {
+    ratios[name] = rows.map((r, i) => {
       const p = peerRun?.results[name]?.find((x) => x.batch === r.batch);
-      return { batch: r.batch, ratio: p ? r.imageStepsPerS / p.image_steps_per_s : null };
+      const single = inProcess?.steps[name]?.find((x) => x.batch === r.batch);
+      return {
+        batch: r.batch,
+        service: p ? r.imageStepsPerS / p.image_steps_per_s : null,
+        inProcess: p && single ? single.imageStepsPerS / p.image_steps_per_s : null,
+      };
     });
   }
 
@@ -163,7 +216,7 @@ async function main() {
   // CPU time that other processes took from this machine while the bench ran: a contended
   // run (tests, builds, other benches) makes every number here slower and noisier.
   const otherCpuS = cpuStart && cpuEnd ? Math.max(0, cpuEnd.all - cpuStart.all - (cpuEnd.self - cpuStart.self)) : null;
-  const report = {
+  const report: Report = {
     date,
     machine: machine(),
     node: process.version,
@@ -174,16 +227,8 @@ async function main() {
     models,
     batches,
     policy,
-    loads,
     warnings,
-    advserve: {
-      steps,
-      attack,
-      peakRssMiB: peakRss,
-      rssMiBAfterLoad: rssAfterLoad,
-      rssMiBAfterSteps: rssAfterSteps,
-      tensorsLeaked,
-    },
+    advserve: { service, inProcess, processPeakRssMiB, tensorsLeaked },
     pytorch,
     ratios,
     loadavg: { start: loadStart, end: os.loadavg() },
@@ -191,40 +236,25 @@ async function main() {
     otherCoresAvg: otherCpuS === null ? null : otherCpuS / wallS,
     wallS,
   };
-  for (const m of loaded) m.classifier.dispose();
 
+  if (flags['json-out']) writeFileSync(flags['json-out'], `${JSON.stringify(report, null, 1)}\n`);
   if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(formatReport(report));
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+const fmtRate = (v: number | undefined, contended?: number) => (v === undefined ? '-' : v.toFixed(2) + (contended ? '*' : ' '));
+const fmtRatio = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(2));
 
-function formatReport(r: {
-  date: string;
-  machine: ReturnType<typeof machine>;
-  node: string;
-  backend: Awaited<ReturnType<typeof startBackend>>;
-  command: string;
-  input: string;
-  loads: { id: string; loadMs: number; fallbacks: string[] }[];
-  warnings: string[];
-  advserve: { steps: Record<string, StepResult[]>; attack: AttackResult | null; peakRssMiB: number; rssMiBAfterLoad: number; tensorsLeaked: number };
-  pytorch: TorchOutcome;
-  ratios: Record<string, { batch: number; ratio: number | null }[]>;
-  loadavg: { start: number[]; end: number[] };
-  otherCpuS: number | null;
-  otherCoresAvg: number | null;
-  wallS: number;
-}): string {
+function formatReport(r: Report): string {
   const out: string[] = [];
   const m = r.machine;
+  const { service, inProcess } = r.advserve;
   const isa = [m.avx2 ? 'avx2' : 'no avx2', m.avx512f ? 'avx512f' : 'no avx512'].join(', ');
   out.push(`advserve bench  ${r.date}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores (${isa}), ${m.memoryGiB} GiB; node ${r.node}`);
-  out.push(
-    `advserve: tfjs ${r.backend.tfjs}, backend ${r.backend.backend} (simd ${r.backend.wasmSimd}, multithread ${r.backend.wasmThreads})`,
-  );
+  out.push(`advserve: tfjs ${r.tfjs}, backend ${service.backend} (wasm simd ${r.backend.wasmSimd}, multithread ${r.backend.wasmThreads})`);
   const torchRuns = r.pytorch.runs;
   if (torchRuns.length) {
     const t = torchRuns[0];
@@ -239,40 +269,78 @@ function formatReport(r: {
   out.push(`input: ${r.input}`);
   out.push(`command: ${r.command}`);
   out.push('');
-  out.push('One attack step = forward + input gradient of the target\'s cross-entropy + signed step, on 512x384 user images');
-  out.push('(resize to the model size inside the gradient). image-steps/s, median; higher is better. ratio = advserve / peer.');
+  out.push("One attack step = forward + input gradient of the target's cross-entropy + signed step, on 512x384 user");
+  out.push('images (resize to the model size inside the gradient). image-steps/s, median; higher is better.');
+  const svcName = service.runner === 'pool' ? `${service.slots} workers` : 'in-process';
+  out.push(
+    `advserve columns: "${svcName}" = the service's runner` +
+      (service.runner === 'pool' ? ` (${service.slots} batches of the given size at once, one per worker)` : '') +
+      (inProcess ? '; "1 thread" = in-process runner (ADVSERVE_WORKERS=0)' : '') +
+      '. ratio = advserve / PyTorch peer.',
+  );
   const setups = torchRuns.map((t) => t.setup);
-  const head = [pad('model', 17), lpad('batch', 5), lpad('advserve', 10), lpad('ms/step', 9), ...setups.map((s) => lpad(`pt ${s}`, Math.max(10, s.length + 3))), lpad('ratio', 7)];
+  const w = (s: string) => Math.max(9, s.length);
+  const head = [pad('model', 17), lpad('batch', 5)];
+  if (inProcess) head.push(lpad('1 thread', 9));
+  head.push(lpad(svcName, w(svcName)));
+  for (const s of setups) head.push(lpad(`pt ${s}`, w(`pt ${s}`)));
+  if (torchRuns.length) {
+    if (inProcess) head.push(lpad('ratio 1T', 8));
+    head.push(lpad(`ratio ${service.runner === 'pool' ? `${service.slots}W` : ''}`.trim(), 8));
+  }
   out.push(head.join('  '));
-  for (const [name, rows] of Object.entries(r.advserve.steps)) {
-    rows.forEach((row, i) => {
-      const cells = [pad(name, 17), lpad(String(row.batch), 5), lpad(row.imageStepsPerS.toFixed(2), 10), lpad(row.msPerStep.toFixed(0), 9)];
-      for (const t of torchRuns) {
-        const p = (t as TorchRun).results[name]?.find((x) => x.batch === row.batch);
-        cells.push(lpad(p ? p.image_steps_per_s.toFixed(2) : '-', Math.max(10, t.setup.length + 3)));
+  let anyContended = false;
+  for (const [name, rows] of Object.entries(service.steps)) {
+    rows.forEach((row: StepResult, i) => {
+      const cells = [pad(name, 17), lpad(String(row.batch), 5)];
+      if (inProcess) {
+        const s = inProcess.steps[name]?.find((x) => x.batch === row.batch);
+        anyContended ||= !!s?.contended;
+        cells.push(lpad(fmtRate(s?.imageStepsPerS, s?.contended), 9));
       }
-      const ratio = r.ratios[name]?.[i]?.ratio;
-      cells.push(lpad(ratio == null ? '-' : ratio.toFixed(2), 7));
+      anyContended ||= !!row.contended;
+      cells.push(lpad(fmtRate(row.imageStepsPerS, row.contended), w(svcName)));
+      for (const t of torchRuns) {
+        const p = t.results[name]?.find((x) => x.batch === row.batch);
+        anyContended ||= !!p?.contended;
+        cells.push(lpad(fmtRate(p?.image_steps_per_s, p?.contended), w(`pt ${t.setup}`)));
+      }
+      if (torchRuns.length) {
+        const ratio = r.ratios[name]?.[i];
+        if (inProcess) cells.push(lpad(fmtRatio(ratio?.inProcess), 8));
+        cells.push(lpad(fmtRatio(ratio?.service), 8));
+      }
       out.push(cells.join('  '));
     });
   }
+  if (anyContended) out.push('* some timed runs in this cell had other processes using the CPU (retry budget spent): slower and noisier.');
   out.push('');
-  const a = r.advserve.attack;
+  const a = service.attack;
   if (a) {
     out.push(
-      `mng-l1 targeted attack (20 iterations, eps 16, 512x384, ${r.loads.length} model(s), target ${a.target}): ` +
+      `mng-l1 targeted attack through Engine.attack (${svcName}; 20 iterations, eps 16, 512x384, ${r.models.length} model(s), target ${a.target}): ` +
         `${a.msMedian.toFixed(0)} ms median of ${a.msAll.length} [${a.msAll.map((x) => x.toFixed(0)).join(', ')}], ` +
-        `success ${a.success.every(Boolean) ? 'yes' : a.success.some(Boolean) ? 'some' : 'no'}, linf ${a.linf}, l2 ${a.l2.toFixed(0)}`,
+        `success ${a.success.every(Boolean) ? 'yes' : a.success.some(Boolean) ? 'some' : 'no'}, linf ${a.linf}, l2 ${a.l2.toFixed(0)}` +
+        (a.otherCores.some((c) => c !== null && c > r.policy.maxOtherCores)
+          ? ` (other processes used ${a.otherCores.map((c) => (c === null ? '?' : c.toFixed(2))).join(', ')} cores during the runs)`
+          : ''),
     );
   } else out.push('attack: skipped (--no-attack)');
   const torchRss = torchRuns.map((t) => `${t.setup} ${t.max_rss_mb.toFixed(0)}`).join(', ');
   out.push(
-    `peak RSS: advserve ${r.advserve.peakRssMiB.toFixed(0)} MiB (after model load ${r.advserve.rssMiBAfterLoad.toFixed(0)} MiB)` +
+    `peak RSS: advserve ${svcName} ${service.rssPeakMiB.toFixed(0)} MiB` +
+      (inProcess ? `, 1 thread ${inProcess.rssPeakMiB.toFixed(0)} MiB (sampled)` : '') +
+      `; whole bench process ${r.advserve.processPeakRssMiB.toFixed(0)} MiB` +
       (torchRss ? `; pytorch ${torchRss} MiB` : ''),
   );
-  out.push(`model load + compile + warm-up: ${r.loads.map((l) => `${l.id} ${(l.loadMs / 1000).toFixed(1)} s${l.fallbacks.length ? ` (fallbacks: ${l.fallbacks.join(', ')})` : ''}`).join(', ')}`);
-  for (const w of r.warnings) out.push(`warning: ${w}`);
-  if (r.advserve.tensorsLeaked !== 0) out.push(`warning: ${r.advserve.tensorsLeaked} tensor(s) leaked by the timed sections`);
+  const loads = (p: PhaseResult) =>
+    p.loads
+      .map((l) => `${l.id}${Number.isNaN(l.loadMs) ? '' : ` ${(l.loadMs / 1000).toFixed(1)} s`}${l.fallbacks.length ? ` (fallbacks: ${l.fallbacks.join(', ')})` : ''}`)
+      .join(', ');
+  out.push(`start-up (load + compile + warm-up): ${svcName} ${(service.startMs / 1000).toFixed(1)} s [${loads(service)}]`);
+  if (inProcess) out.push(`  1 thread ${(inProcess.startMs / 1000).toFixed(1)} s [${loads(inProcess)}]`);
+  for (const wn of r.warnings) out.push(`warning: ${wn}`);
+  if (r.advserve.tensorsLeaked !== 0) out.push(`warning: ${r.advserve.tensorsLeaked} tensor(s) left allocated on the main thread after the phases`);
   const other =
     r.otherCoresAvg === null ? 'unknown' : `${r.otherCpuS!.toFixed(0)} CPU-s (${r.otherCoresAvg.toFixed(2)} cores on average)`;
   out.push(`other processes during the run: ${other}; load average ${r.loadavg.start[0].toFixed(2)} at start, ${r.loadavg.end[0].toFixed(2)} at end; wall ${r.wallS.toFixed(0)} s`);

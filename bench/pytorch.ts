@@ -1,8 +1,8 @@
 /**
  * The optional PyTorch CPU peer: runs bench/pytorch_step.py under /usr/bin/python3 (or
  * --python) with 2 threads (or --torch-threads), once as installed ("plain") and once with OpenBLAS-OpenMP forced
- * through LD_LIBRARY_PATH, and, for reference, once with Debian's reference BLAS when that is
- * installed and plain did not already use it. The faster of plain and openblas-openmp (total
+ * through LD_LIBRARY_PATH, and, with --reference-blas, once with Debian's reference BLAS
+ * (informational; never the peer). The faster of plain and openblas-openmp (total
  * time over all rows) is the peer. Never required: any failure becomes a skip reason.
  */
 import { execFile } from 'node:child_process';
@@ -15,6 +15,8 @@ export interface TorchStep {
   image_steps_per_s: number;
   reps: number;
   ms_all: number[];
+  discarded: number;
+  contended: number;
 }
 
 export interface TorchRun {
@@ -51,6 +53,9 @@ interface Options {
   quick: boolean;
   ensemble: boolean;
   threads: number;
+  maxOtherCores: number;
+  /** Also time Debian's reference BLAS (informational). */
+  referenceBlas: boolean;
   progress: (msg: string) => void;
 }
 
@@ -65,6 +70,8 @@ function runOnce(opts: Options, setup: string, ldPath: string | undefined): Prom
     String(opts.threads),
     ...(opts.quick ? ['--min-reps', '2', '--max-reps', '3', '--budget-s', '1'] : []),
     ...(opts.ensemble ? [] : ['--no-ensemble']),
+    '--max-other-cores',
+    String(opts.maxOtherCores),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
   if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
@@ -112,7 +119,11 @@ export async function runPytorch(opts: Options): Promise<TorchOutcome> {
   }
 
   // Informational: what the 'plain' install gives on a machine whose libblas.so.3 is Debian's reference BLAS.
-  if (runs.length && !runs.some(usesReferenceBlas) && existsSync(`${LIBDIR}/blas/libblas.so.3`)) {
+  if (opts.referenceBlas && !existsSync(`${LIBDIR}/blas/libblas.so.3`)) {
+    notes.push(`reference-blas run left out: ${LIBDIR}/blas/libblas.so.3 not installed (apt-get install libblas3 liblapack3)`);
+  } else if (opts.referenceBlas && runs.some(usesReferenceBlas)) {
+    notes.push('reference-blas run left out: the plain run already used the reference BLAS');
+  } else if (opts.referenceBlas && runs.length) {
     opts.progress('pytorch: reference-blas (informational)');
     const ref = await runOnce(opts, 'reference-blas', REFERENCE_BLAS);
     if ('error' in ref) notes.push(ref.error);
