@@ -1,7 +1,8 @@
 /**
  * Continuous batching. Every attack job asks for its next gradients one step at a time; the
  * scheduler queues those requests per model and, whenever the runner has a free slot, sends
- * the model whose oldest request has waited longest one batch of up to `maxBatch` requests.
+ * the model whose oldest request has waited longest one batch of up to `maxBatch` requests
+ * (split evenly over the free slots, so that every worker gets a share).
  * Jobs therefore join and leave between steps (a new request never waits for a running
  * 20-iteration attack to finish), requests of different eps, targets, methods and image sizes
  * share batches, and FIFO order per model means a flood of new jobs cannot starve old ones.
@@ -121,7 +122,10 @@ export class BatchScheduler {
         this.schedulePump(this.options.maxWaitMs - waited);
         return;
       }
-      this.launch(q.splice(0, this.options.maxBatch));
+      // With several workers free, share the queue out rather than give one worker all of it:
+      // jobs advance in lock-step, so a batch left on one worker would idle the others.
+      const free = this.runner.slots - this.running;
+      this.launch(q.splice(0, Math.min(this.options.maxBatch, Math.ceil(q.length / free))));
     }
   }
 

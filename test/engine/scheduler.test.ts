@@ -59,7 +59,7 @@ t.test('a job cancelled mid-attack leaves the queue and the others finish', asyn
 
 /** A runner whose passes complete only when the test says so, recording each batch. */
 class ManualRunner implements GradientRunner {
-  readonly slots = 1;
+  constructor(readonly slots = 1) {}
   readonly backend = 'manual';
   batches: { model: string; size: number; classes: number[] }[] = [];
   private release: (() => void)[] = [];
@@ -103,6 +103,17 @@ t.test('FIFO batches: requests that wait longest go first, up to maxBatch', asyn
   t.same(runner.batches[2].classes, [4, 9]);
   runner.finishOne();
   t.same((await Promise.all([...results, late])).map((r) => r[0]), [0, 1, 2, 3, 4, 9], 'each request gets its own result');
+});
+
+t.test('with two workers free, a queue is shared out between them', async (t) => {
+  const runner = new ManualRunner(2);
+  const s = new BatchScheduler(runner, { maxBatch: 8, maxWaitMs: 0 });
+  const all = [0, 1, 2, 3, 4].map((c) => s.direction('a', req(c)));
+  await tick();
+  t.same(runner.batches.map((b) => b.classes), [[0, 1, 2], [3, 4]], 'ceil(5/2) then the rest');
+  runner.finishOne();
+  runner.finishOne();
+  t.same((await Promise.all(all)).map((r) => r[0]), [0, 1, 2, 3, 4]);
 });
 
 t.test('across models, the queue whose head waited longest runs next', async (t) => {
