@@ -195,7 +195,8 @@ async function main() {
       referenceBlas: flags['reference-blas'],
       progress,
     });
-    if (pytorch.skipped) progress(`PyTorch column skipped: ${pytorch.skipped}`);
+    // The table repeats it; with --json this stderr line is the only human-readable trace.
+    if (pytorch.skipped) process.stderr.write(`PyTorch column skipped: ${pytorch.skipped}\n`);
   }
   const peerRun = pytorch.runs.find((r) => r.setup === pytorch.peer);
   const ratios: Report['ratios'] = {};
@@ -276,7 +277,7 @@ function formatReport(r: Report): string {
     `advserve columns: "${svcName}" = the service's runner` +
       (service.runner === 'pool' ? ` (${service.slots} batches of the given size at once, one per worker)` : '') +
       (inProcess ? '; "1 thread" = in-process runner (ADVSERVE_WORKERS=0)' : '') +
-      '. ratio = advserve / PyTorch peer.',
+      (torchRuns.length ? '. ratio = advserve / PyTorch peer.' : '.'),
   );
   const setups = torchRuns.map((t) => t.setup);
   const w = (s: string) => Math.max(9, s.length);
