@@ -9,17 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CompiledNet, compileGraphModel, compileLayersModel } from '../../src/models/net/compile';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  };
-}
-const fill = (n: number, r: () => number, scale = 1) => Float32Array.from({ length: n }, () => r() * scale);
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+import { fill, rng, size } from '../support/random';
 
 /** Give every weight random values (BN variances positive) so that folding is really tested. */
 function randomizeWeights(model: tf.LayersModel, seed: number): void {

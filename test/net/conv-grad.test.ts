@@ -11,17 +11,7 @@ import {
   ConvGeometry, ConvPad, conv2dInputGrad, depthwiseInputGrad, flipConvFilter, flipDepthwiseFilter, phaseFilters, registerFastGradients, stridedInputGrad, usePhases,
 } from '../../src/models/net/conv-grad';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  };
-}
-const fill = (n: number, r: () => number) => Float32Array.from({ length: n }, r);
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+import { fill, rng, size } from '../support/random';
 
 interface Case {
   name: string;

@@ -12,17 +12,7 @@ import {
   FusedActivation, convBiasAct, denseBiasAct, disposeConvLayer, disposeDenseLayer, disposePoolLayer, makeConvLayer, makeDenseLayer, makePoolLayer, pool,
 } from '../../src/models/net/ops';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  };
-}
-const fill = (n: number, r: () => number, scale = 1) => Float32Array.from({ length: n }, () => r() * scale);
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+import { fill, rng, size } from '../support/random';
 
 /**
  * Checks tf.grad of sum(f(x) * R) against central differences, element by element. All ops
