@@ -86,7 +86,13 @@ export async function startBackend(): Promise<BackendInfo> {
   return { backend, tfjs: tf.version.tfjs, wasmSimd: flag('WASM_HAS_SIMD_SUPPORT'), wasmThreads: flag('WASM_HAS_MULTITHREAD_SUPPORT') };
 }
 
-async function startRunner(workers: number, specs: ModelSpec[], backend: string, warnings: string[]): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
+async function startRunner(
+  workers: number,
+  specs: ModelSpec[],
+  backend: string,
+  warnings: string[],
+  wasmThreads: number,
+): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
   if (workers > 0) {
     const loadMs: number[] = [];
     const pool = await WorkerPool.start(workers, 'wasm', specs, {
@@ -94,7 +100,7 @@ async function startRunner(workers: number, specs: ModelSpec[], backend: string,
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    });
+    }, wasmThreads);
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
@@ -146,6 +152,8 @@ async function stepStream(runner: GradientRunner, models: string[], s: Stream, h
 
 export interface PhaseOptions {
   workers: number;
+  /** XNNPACK threads per worker (ADVSERVE_WASM_THREADS); the in-process phase always runs 1. */
+  wasmThreads: number;
   specs: ModelSpec[];
   backend: string;
   images: RgbImage[];
@@ -166,11 +174,11 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   };
   const sampler = setInterval(sample, 100);
   sampler.unref();
-  const label = o.workers > 0 ? `pool of ${o.workers} worker(s)` : 'in-process (1 thread)';
+  const label = o.workers > 0 ? `pool of ${o.workers} worker(s) x ${o.wasmThreads} wasm thread(s)` : 'in-process (1 thread)';
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

@@ -10,6 +10,8 @@
  *   npm run bench -- --models inception_v3,mobilenet_v2 --batches 1,4
  *   npm run bench -- --workers N        the service's worker pool size (default: cores, as ADVSERVE_WORKERS);
  *                                       0 times the in-process runner only
+ *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default 1, as ADVSERVE_WASM_THREADS);
+ *                                       e.g. --workers 1 --wasm-threads 2: one worker using both cores
  *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
  *                                       (default 1; "none" to skip it)
  *   npm run bench -- --no-pytorch       advserve only;  --python PATH  another interpreter
@@ -44,6 +46,7 @@ const { values: flags } = parseArgs({
     models: { type: 'string' },
     batches: { type: 'string' },
     workers: { type: 'string' },
+    'wasm-threads': { type: 'string' },
     'in-process-batches': { type: 'string', default: '1' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'no-pytorch': { type: 'boolean', default: false },
@@ -82,6 +85,7 @@ const batches = batchList('batches', list(flags.batches, flags.quick ? ['1'] : [
 const inProcessBatches =
   flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
 const workers = int('workers', flags.workers, os.availableParallelism(), 0);
+const wasmThreads = int('wasm-threads', flags['wasm-threads'], 1, 1);
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
 const maxOtherCores = Number(flags['max-other-cores']);
@@ -175,9 +179,9 @@ async function main() {
   const tensorsBefore = tf.memory().numTensors;
   const common = { specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
-  const service = await runPhase({ ...common, workers, attackReps });
+  const service = await runPhase({ ...common, workers, wasmThreads, attackReps });
   const inProcess =
-    workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, attackReps: 0 }) : null;
+    workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, wasmThreads: 1, attackReps: 0 }) : null;
   const processPeakRssMiB = process.resourceUsage().maxRSS / 1024;
   const tensorsLeaked = tf.memory().numTensors - tensorsBefore;
 
@@ -272,7 +276,7 @@ function formatReport(r: Report): string {
   out.push('');
   out.push("One attack step = forward + input gradient of the target's cross-entropy + signed step, on 512x384 user");
   out.push('images (resize to the model size inside the gradient). image-steps/s, median; higher is better.');
-  const svcName = service.runner === 'pool' ? `${service.slots} workers` : 'in-process';
+  const svcName = service.runner === 'pool' ? `${service.slots} workers${wasmThreads > 1 ? ` x ${wasmThreads} threads` : ''}` : 'in-process';
   out.push(
     `advserve columns: "${svcName}" = the service's runner` +
       (service.runner === 'pool' ? ` (${service.slots} batches of the given size at once, one per worker)` : '') +

@@ -5,6 +5,7 @@ import { BundledName, loadBundledArtifacts } from '../src/models/bundled';
 import { compileGraphModel, compileLayersModel } from '../src/models/net/compile';
 
 async function main() {
+  if (process.env.WASM_THREADS) require('../src/backend/wasm-threaded').registerThreadedWasm(Number(process.env.WASM_THREADS));
   await tf.setBackend('wasm');
   const name = (process.argv[2] ?? 'InceptionV3') as BundledName;
   const n = Number(process.argv[3] ?? 1);

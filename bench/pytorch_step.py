@@ -10,7 +10,9 @@ The ensemble step takes one gradient through each model and steps on the sign of
 
 Architectures are torchvision's with random weights (nothing is downloaded):
   inception_v3(weights=None, num_classes=5, aux_logits=False, init_weights=False) at 299 px,
-  mobilenet_v2(num_classes=5) at 224 px, twice (MobileNetV2Mid is the same architecture).
+  mobilenet_v2(num_classes=5) at 224 px for mobilenet_v2 (nsfwjs' MobileNetV2: width 1.0), and
+  mobilenet_v2(num_classes=5, width_mult=1.4) for mobilenet_v2_mid (nsfwjs' MobileNetV2Mid is a
+  TF-Hub mobilenet_v2_140_224: first conv 48 filters, 816-wide expansions, 4.3M weights).
 Timing only: the weights do not matter for dense convolutions.
 
 Prints one JSON object on stdout. Exit code 3 with {"skipped": reason} when torch or
@@ -103,6 +105,8 @@ def main():
     def build(model_id):
         if model_id == "inception_v3":
             net = inception_v3(weights=None, num_classes=5, aux_logits=False, init_weights=False)
+        elif model_id == "mobilenet_v2_mid":
+            net = mobilenet_v2(num_classes=5, width_mult=1.4)
         else:
             net = mobilenet_v2(num_classes=5)
         net.eval()

@@ -25,6 +25,11 @@ export interface Config {
   requestTimeoutMs: number;
   /** Gradient worker threads, each with its own copy of the models; 0 computes on the main thread. */
   workers: number;
+  /**
+   * XNNPACK threads inside each wasm engine (each worker, or the main thread when workers = 0).
+   * 1 uses tfjs' single-threaded wasm build; more, its threaded build.
+   */
+  wasmThreads: number;
   /** Most requests batched into one model pass. */
   maxBatch: number;
   /** How long a request may wait for others to fill its batch, ms. */
@@ -34,6 +39,7 @@ export interface Config {
 }
 
 import { availableParallelism } from 'node:os';
+import { MAX_WASM_THREADS } from './backend/wasm-threaded';
 
 export class ConfigError extends Error {}
 
@@ -73,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
     requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
     workers: int(env, 'ADVSERVE_WORKERS', availableParallelism(), 0, 64),
+    wasmThreads: int(env, 'ADVSERVE_WASM_THREADS', 1, 1, MAX_WASM_THREADS),
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),
     maxJobs: int(env, 'ADVSERVE_MAX_JOBS', 64, 1, 100_000),

@@ -6,7 +6,7 @@
 import { buildApp } from './app';
 import { initBackend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createRunner, engineOptions } from './engine/bootstrap';
+import { createRunner, engineOptions, mainThreadBackendOptions } from './engine/bootstrap';
 import { Engine } from './engine/engine';
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -22,7 +22,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   }
   let backend: string;
   try {
-    backend = await initBackend(config.backend);
+    backend = await initBackend(config.backend, mainThreadBackendOptions(config));
   } catch (err) {
     process.stderr.write(`advserve: ${(err as Error).message}\n`);
     process.exit(2);

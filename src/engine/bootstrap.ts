@@ -1,5 +1,5 @@
 /** Builds a ready engine from the configuration: backend, models, and where passes run. */
-import { initBackend } from '../backend';
+import { initBackend, type BackendOptions } from '../backend';
 import type { Config } from '../config';
 import { bundledSpecs, loadModel, readFolderSpec, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
@@ -27,7 +27,7 @@ export async function modelSpecs(config: Config): Promise<ModelSpec[]> {
 export async function createRunner(config: Config, backend: string, log: BootLog): Promise<GradientRunner> {
   const specs = await modelSpecs(config);
   if (config.workers > 0) {
-    const pool = await WorkerPool.start(config.workers, config.backend, specs, log);
+    const pool = await WorkerPool.start(config.workers, config.backend, specs, log, config.wasmThreads);
     for (const s of specs) log.info({ model: s.id, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
@@ -40,13 +40,21 @@ export async function createRunner(config: Config, backend: string, log: BootLog
   return local;
 }
 
+/**
+ * The main thread computes passes itself only without workers; with workers it does the light
+ * attack arithmetic, where extra XNNPACK threads would only spin against the workers.
+ */
+export function mainThreadBackendOptions(config: Config): BackendOptions {
+  return { wasmThreads: config.workers === 0 ? config.wasmThreads : 1 };
+}
+
 export function engineOptions(config: Config) {
   return { maxBatch: config.maxBatch, maxWaitMs: config.batchWaitMs, maxJobs: config.maxJobs };
 }
 
 /** Backend, models, engine: ready to use (CLI, tests). */
 export async function createEngine(config: Config, log: BootLog): Promise<Engine> {
-  const backend = await initBackend(config.backend);
+  const backend = await initBackend(config.backend, mainThreadBackendOptions(config));
   log.info({ backend }, 'tfjs backend ready');
   return new Engine(await createRunner(config, backend, log), engineOptions(config), backend);
 }

@@ -47,8 +47,14 @@ export class WorkerPool implements GradientRunner {
   }
 
   /** Starts `size` workers and waits until every one has loaded and warmed up every model. */
-  static async start(size: number, backend: BackendChoice, specs: ModelSpec[], log: PoolLog): Promise<WorkerPool> {
-    const pool = new WorkerPool({ backend, specs }, log);
+  static async start(
+    size: number,
+    backend: BackendChoice,
+    specs: ModelSpec[],
+    log: PoolLog,
+    wasmThreads = 1,
+  ): Promise<WorkerPool> {
+    const pool = new WorkerPool({ backend, specs, wasmThreads }, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
     } catch (err) {

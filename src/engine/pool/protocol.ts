@@ -6,6 +6,8 @@ import type { ImageRequest } from '../runner';
 
 export interface WorkerInit {
   backend: BackendChoice;
+  /** XNNPACK threads in this worker's wasm engine. */
+  wasmThreads: number;
   specs: ModelSpec[];
 }
 

@@ -21,7 +21,7 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
 
 async function start(): Promise<void> {
   const started = Date.now();
-  const backend = await initBackend(init.backend);
+  const backend = await initBackend(init.backend, { wasmThreads: init.wasmThreads });
   const fallbacks: Record<string, string[]> = {};
   for (const spec of init.specs) {
     const loaded = await loadModel(spec, silent);

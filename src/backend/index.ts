@@ -4,7 +4,8 @@
  * native packages are optional: nothing in install or test needs them.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice } from './config';
+import type { BackendChoice } from '../config';
+import { registerThreadedWasm } from './wasm-threaded';
 
 export class BackendError extends Error {}
 
@@ -17,13 +18,19 @@ function tryRequire(name: string): boolean {
   }
 }
 
-async function useWasm(): Promise<string> {
+export interface BackendOptions {
+  /** XNNPACK threads for wasm (1: tfjs' single-threaded build; more: its threaded build, see wasm-threaded.ts). */
+  wasmThreads?: number;
+}
+
+async function useWasm(threads: number): Promise<string> {
   require('@tensorflow/tfjs-backend-wasm');
+  if (threads > 1) registerThreadedWasm(threads);
   if (!(await tf.setBackend('wasm'))) throw new BackendError('the wasm backend failed to initialise');
   return 'wasm';
 }
 
-export async function initBackend(choice: BackendChoice): Promise<string> {
+export async function initBackend(choice: BackendChoice, options: BackendOptions = {}): Promise<string> {
   if (choice === 'tensorflow' || choice === 'auto') {
     // tfjs-node registers the 'tensorflow' backend on import.
     const native = tryRequire('@tensorflow/tfjs-node-gpu') || tryRequire('@tensorflow/tfjs-node');
@@ -43,7 +50,7 @@ export async function initBackend(choice: BackendChoice): Promise<string> {
     await tf.ready();
     return 'cpu';
   }
-  const name = await useWasm();
+  const name = await useWasm(options.wasmThreads ?? 1);
   await tf.ready();
   return name;
 }
