@@ -30,6 +30,12 @@ async function useWasm(threads: number): Promise<string> {
   return 'wasm';
 }
 
+/** XNNPACK threads the wasm backend actually runs (1 for the single-threaded build; null off wasm). */
+export function wasmThreadCount(): number | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  return (require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+}
+
 export async function initBackend(choice: BackendChoice, options: BackendOptions = {}): Promise<string> {
   if (choice === 'tensorflow' || choice === 'auto') {
     // tfjs-node registers the 'tensorflow' backend on import.

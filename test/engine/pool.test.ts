@@ -28,6 +28,19 @@ t.test('an attack through the worker pool equals the in-process one, byte for by
   t.equal(b.linf, a.linf);
 });
 
+t.test('a worker on the threaded wasm build runs 2 XNNPACK threads and gives the same bytes', async (t) => {
+  const image = tinyImage(64, 48, 5);
+  const params: AttackParams = { method: 'mng-l1', eps: 8, iterations: 3, targeted: true, target: 4 };
+  const local = await createEngine(config(0), log);
+  const a = await local.attack(image, params);
+  await local.dispose();
+  const threaded = await createEngine({ ...config(1), wasmThreads: 2 }, log);
+  t.teardown(() => threaded.dispose());
+  t.equal((threaded.runner as WorkerPool).wasmThreads, 2, 'the worker reports 2 threads');
+  const b = await threaded.attack(image, params);
+  t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), 'same bytes as the single-threaded build');
+});
+
 t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {
   const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} });
   t.teardown(() => pool.dispose());

@@ -35,6 +35,8 @@ export class WorkerPool implements GradientRunner {
   private loadedSpecs: ModelSpec[] = [];
   private closing = false;
   backend = 'unknown';
+  /** XNNPACK threads per worker, as the workers report them (null: not wasm). */
+  wasmThreads: number | null = null;
   fallbacks: Record<string, string[]> = {};
 
   private constructor(
@@ -72,10 +74,11 @@ export class WorkerPool implements GradientRunner {
         if (msg.type === 'ready') {
           ready = true;
           this.backend = msg.backend;
+          this.wasmThreads = msg.wasmThreads;
           this.loadedSpecs = msg.specs;
           this.fallbacks = msg.fallbacks;
           this.workers.push(slot);
-          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs }, 'gradient worker ready');
+          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs, wasmThreads: msg.wasmThreads }, 'gradient worker ready');
           resolve();
         } else if (msg.type === 'init-error') {
           reject(new Error(`gradient worker failed to start: ${msg.message}`));

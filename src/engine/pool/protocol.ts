@@ -16,7 +16,7 @@ export type WorkerTask =
   | { id: number; kind: 'probs'; model: string; reqs: ImageRequest[] };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; specs: ModelSpec[]; fallbacks: Record<string, string[]>; loadMs: number }
+  | { type: 'ready'; backend: string; wasmThreads: number | null; specs: ModelSpec[]; fallbacks: Record<string, string[]>; loadMs: number }
   | { type: 'init-error'; message: string }
   | { type: 'result'; id: number; results: Float32Array[] }
   | { type: 'error'; id: number; message: string };

@@ -4,7 +4,7 @@
  * batch functions the in-process runner uses, so results are byte-identical.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend } from '../../backend';
+import { initBackend, wasmThreadCount } from '../../backend';
 import { loadModel } from '../../models/registry';
 import type { Classifier } from '../../models/types';
 import { batchDirections, batchProbabilities } from '../gradients';
@@ -28,7 +28,7 @@ async function start(): Promise<void> {
     models.set(spec.id, loaded.classifier);
     fallbacks[spec.id] = loaded.fallbacks;
   }
-  reply({ type: 'ready', backend, specs: [...models.values()].map((m) => m.spec), fallbacks, loadMs: Date.now() - started });
+  reply({ type: 'ready', backend, wasmThreads: wasmThreadCount(), specs: [...models.values()].map((m) => m.spec), fallbacks, loadMs: Date.now() - started });
 }
 
 port.on('message', (task: WorkerTask) => {
