@@ -92,6 +92,7 @@ async function startRunner(
   backend: string,
   warnings: string[],
   wasmThreads: number,
+  microBatch: number,
 ): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
   if (workers > 0) {
     const loadMs: number[] = [];
@@ -100,13 +101,13 @@ async function startRunner(
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    }, wasmThreads);
+    }, { wasmThreads, microBatch });
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
     return { runner: pool, loads };
   }
-  const local = new LocalRunner(backend);
+  const local = new LocalRunner(backend, microBatch);
   const loads: LoadInfo[] = [];
   const log = { info: () => undefined, warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`) };
   for (const spec of specs) {
@@ -154,6 +155,8 @@ export interface PhaseOptions {
   workers: number;
   /** XNNPACK threads per worker (ADVSERVE_WASM_THREADS); the in-process phase always runs 1. */
   wasmThreads: number;
+  /** Most images per network pass (ADVSERVE_MICRO_BATCH). */
+  microBatch: number;
   specs: ModelSpec[];
   backend: string;
   images: RgbImage[];
@@ -178,7 +181,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

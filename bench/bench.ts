@@ -12,6 +12,7 @@
  *                                       0 times the in-process runner only
  *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default 1, as ADVSERVE_WASM_THREADS);
  *                                       e.g. --workers 1 --wasm-threads 2: one worker using both cores
+ *   npm run bench -- --micro-batch M    most images per network pass (default 2, as ADVSERVE_MICRO_BATCH)
  *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
  *                                       (default 1; "none" to skip it)
  *   npm run bench -- --no-pytorch       advserve only;  --python PATH  another interpreter
@@ -47,6 +48,7 @@ const { values: flags } = parseArgs({
     batches: { type: 'string' },
     workers: { type: 'string' },
     'wasm-threads': { type: 'string' },
+    'micro-batch': { type: 'string' },
     'in-process-batches': { type: 'string', default: '1' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'no-pytorch': { type: 'boolean', default: false },
@@ -86,6 +88,7 @@ const inProcessBatches =
   flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
 const workers = int('workers', flags.workers, os.availableParallelism(), 0);
 const wasmThreads = int('wasm-threads', flags['wasm-threads'], 1, 1);
+const microBatch = int('micro-batch', flags['micro-batch'], 2, 1);
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
 const maxOtherCores = Number(flags['max-other-cores']);
@@ -177,7 +180,7 @@ async function main() {
 
   const warnings: string[] = [];
   const tensorsBefore = tf.memory().numTensors;
-  const common = { specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
+  const common = { microBatch, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
   const service = await runPhase({ ...common, workers, wasmThreads, attackReps });
   const inProcess =

@@ -5,7 +5,7 @@
  *
  *   npm run bench:concurrency                    synthetic 512x384 images, the service's defaults
  *   npm run bench:concurrency -- --images DIR    real photos (cover-resized to 512x384)
- *   npm run bench:concurrency -- --jobs 8 --iterations 20 --workers 2 --max-batch 8 --json
+ *   npm run bench:concurrency -- --jobs 8 --iterations 20 --workers 2 --wasm-threads 1 --max-batch 8 --json
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
@@ -20,6 +20,7 @@ const { values: flags } = parseArgs({
     jobs: { type: 'string', default: '8' },
     iterations: { type: 'string', default: '20' },
     workers: { type: 'string' },
+    'wasm-threads': { type: 'string' },
     'max-batch': { type: 'string' },
     models: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -60,6 +61,7 @@ async function main() {
   const iterations = Number(flags.iterations);
   const env: NodeJS.ProcessEnv = { ...process.env, ADVSERVE_BACKEND: process.env.ADVSERVE_BACKEND ?? 'wasm' };
   if (flags.workers !== undefined) env.ADVSERVE_WORKERS = flags.workers;
+  if (flags['wasm-threads'] !== undefined) env.ADVSERVE_WASM_THREADS = flags['wasm-threads'];
   if (flags['max-batch'] !== undefined) env.ADVSERVE_MAX_BATCH = flags['max-batch'];
   if (flags.models !== undefined) env.ADVSERVE_MODELS = flags.models;
   const config = loadConfig(env);
@@ -67,7 +69,7 @@ async function main() {
   const engine = await createEngine(config, quiet);
   const images = flags.images ? (await folderImages(flags.images, jobs)).images : Array.from({ length: jobs }, (_, i) => syntheticImage(i));
   while (images.length < jobs) images.push(images[images.length % Math.max(1, images.length)]);
-  process.stderr.write(`bench:concurrency: ${jobs} attacks x ${iterations} iterations, workers ${config.workers}, max batch ${config.maxBatch}\n`);
+  process.stderr.write(`bench:concurrency: ${jobs} attacks x ${iterations} iterations, workers ${config.workers} x ${config.wasmThreads} wasm thread(s), max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n`);
   // Warm-up: one short attack, so first-call kernel set-up is not timed.
   await engine.attack(images[0], { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0 });
   process.stderr.write('sequential...\n');
@@ -90,6 +92,8 @@ async function main() {
     jobs,
     iterations,
     workers: config.workers,
+    wasmThreads: config.wasmThreads,
+    microBatch: config.microBatch,
     maxBatch: config.maxBatch,
     models: engine.listModels().map((m) => m.id),
     input: flags.images ? `photos from ${flags.images}` : 'synthetic 512x384',
@@ -100,7 +104,7 @@ async function main() {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`\n${jobs} targeted mng-l1 attacks, ${iterations} iterations, eps 16, ${result.input}; workers ${config.workers}, max batch ${config.maxBatch}\n\n`);
+  process.stdout.write(`\n${jobs} targeted mng-l1 attacks, ${iterations} iterations, eps 16, ${result.input}; workers ${config.workers} x ${config.wasmThreads} wasm thread(s), max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n\n`);
   process.stdout.write('| mode | wall s | attacks/min | p50 s | p95 s | mean batch | success |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   for (const r of result.rows) process.stdout.write(`| ${r.mode} | ${r.wallS} | ${r.attacksPerMin} | ${r.p50S} | ${r.p95S} | ${r.meanBatch} | ${r.successes} |\n`);
   process.stdout.write(`\nthroughput ratio (concurrent / sequential): ${result.throughputRatio}x\n`);

@@ -30,6 +30,8 @@ export interface Config {
    * 1 uses tfjs' single-threaded wasm build; more, its threaded build.
    */
   wasmThreads: number;
+  /** Most images in one network pass inside a worker; bounds its memory (a wasm heap never shrinks). */
+  microBatch: number;
   /** Most requests batched into one model pass. */
   maxBatch: number;
   /** How long a request may wait for others to fill its batch, ms. */
@@ -80,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
     workers: int(env, 'ADVSERVE_WORKERS', availableParallelism(), 0, 64),
     wasmThreads: int(env, 'ADVSERVE_WASM_THREADS', 1, 1, MAX_WASM_THREADS),
+    microBatch: int(env, 'ADVSERVE_MICRO_BATCH', 2, 1, 256),
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),
     maxJobs: int(env, 'ADVSERVE_MAX_JOBS', 64, 1, 100_000),

@@ -27,11 +27,14 @@ export async function modelSpecs(config: Config): Promise<ModelSpec[]> {
 export async function createRunner(config: Config, backend: string, log: BootLog): Promise<GradientRunner> {
   const specs = await modelSpecs(config);
   if (config.workers > 0) {
-    const pool = await WorkerPool.start(config.workers, config.backend, specs, log, config.wasmThreads);
+    const pool = await WorkerPool.start(config.workers, config.backend, specs, log, {
+      wasmThreads: config.wasmThreads,
+      microBatch: config.microBatch,
+    });
     for (const s of specs) log.info({ model: s.id, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
-  const local = new LocalRunner(backend);
+  const local = new LocalRunner(backend, config.microBatch);
   for (const spec of specs) {
     const loaded = await loadModel(spec, log);
     local.add(loaded.classifier);

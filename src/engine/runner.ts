@@ -22,7 +22,11 @@ export class LocalRunner implements GradientRunner {
   readonly slots = 1;
   private readonly models = new Map<string, Classifier>();
 
-  constructor(readonly backend: string) {}
+  constructor(
+    readonly backend: string,
+    /** Most images in one network pass (see batchDirections). */
+    private readonly microBatch = Infinity,
+  ) {}
 
   add(model: Classifier): void {
     if (this.models.has(model.spec.id)) throw new Error(`two models share the id "${model.spec.id}"`);
@@ -42,7 +46,7 @@ export class LocalRunner implements GradientRunner {
   // Computation is synchronous tfjs work; yielding first lets pending I/O run between batches.
   async directions(model: string, reqs: GradRequest[]): Promise<Float32Array[]> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return batchDirections(this.model(model), reqs);
+    return batchDirections(this.model(model), reqs, this.microBatch);
   }
 
   async probabilities(model: string, reqs: ImageRequest[]): Promise<Float32Array[]> {

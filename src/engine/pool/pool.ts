@@ -54,9 +54,9 @@ export class WorkerPool implements GradientRunner {
     backend: BackendChoice,
     specs: ModelSpec[],
     log: PoolLog,
-    wasmThreads = 1,
+    options: { wasmThreads?: number; microBatch?: number } = {},
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool({ backend, specs, wasmThreads }, log);
+    const pool = new WorkerPool({ backend, specs, wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity }, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
     } catch (err) {

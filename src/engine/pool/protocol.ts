@@ -8,6 +8,8 @@ export interface WorkerInit {
   backend: BackendChoice;
   /** XNNPACK threads in this worker's wasm engine. */
   wasmThreads: number;
+  /** Most images in one network pass (see batchDirections). */
+  microBatch: number;
   specs: ModelSpec[];
 }
 

@@ -35,7 +35,7 @@ port.on('message', (task: WorkerTask) => {
   try {
     const model = models.get(task.model);
     if (!model) throw new Error(`model ${task.model} is not loaded in this worker`);
-    const results = task.kind === 'grad' ? batchDirections(model, task.reqs) : batchProbabilities(model, task.reqs);
+    const results = task.kind === 'grad' ? batchDirections(model, task.reqs, init.microBatch) : batchProbabilities(model, task.reqs);
     reply({ type: 'result', id: task.id, results }, results.map((r) => r.buffer as ArrayBuffer));
   } catch (err) {
     reply({ type: 'error', id: task.id, message: (err as Error).message });
