@@ -8,11 +8,12 @@
  *   npm run bench -- --quick            batch 1 only, fewer repetitions, one attack
  *   npm run bench -- --images DIR       real photos (cover-resized to 512x384) instead of the synthetic image
  *   npm run bench -- --models inception_v3,mobilenet_v2 --batches 1,4
- *   npm run bench -- --workers N        the service's worker pool size (default: cores, as ADVSERVE_WORKERS);
+ *   npm run bench -- --workers N        the service's worker pool size (default: the service's, ADVSERVE_WORKERS);
  *                                       0 times the in-process runner only
- *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default 1, as ADVSERVE_WASM_THREADS);
+ *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default: the service's, ADVSERVE_WASM_THREADS;
+ *                                       1 when --workers is given);
  *                                       e.g. --workers 1 --wasm-threads 2: one worker using both cores
- *   npm run bench -- --micro-batch M    most images per network pass (default 2, as ADVSERVE_MICRO_BATCH)
+ *   npm run bench -- --micro-batch M    most images per network pass (default: ADVSERVE_MICRO_BATCH, 2)
  *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
  *                                       (default 1; "none" to skip it)
  *   npm run bench -- --no-pytorch       advserve only;  --python PATH  another interpreter
@@ -26,6 +27,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { loadConfig } from '../src/config';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { bundledSpecs } from '../src/models/registry';
@@ -86,9 +88,11 @@ const batchList = (name: string, items: string[]) =>
 const batches = batchList('batches', list(flags.batches, flags.quick ? ['1'] : ['1', '4', '8']));
 const inProcessBatches =
   flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
-const workers = int('workers', flags.workers, os.availableParallelism(), 0);
-const wasmThreads = int('wasm-threads', flags['wasm-threads'], 1, 1);
-const microBatch = int('micro-batch', flags['micro-batch'], 2, 1);
+// Defaults: the service's own (loadConfig: ADVSERVE_WORKERS, ADVSERVE_WASM_THREADS, ADVSERVE_MICRO_BATCH).
+const serviceConfig = loadConfig(process.env);
+const workers = int('workers', flags.workers, serviceConfig.workers, 0);
+const wasmThreads = int('wasm-threads', flags['wasm-threads'], flags.workers === undefined ? serviceConfig.wasmThreads : 1, 1);
+const microBatch = int('micro-batch', flags['micro-batch'], serviceConfig.microBatch, 1);
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
 const maxOtherCores = Number(flags['max-other-cores']);

@@ -103,7 +103,8 @@ export async function evalCommand(argv: string[], deps: EvalDeps = {}): Promise<
     const files = (await readdir(dir)).filter((f) => IMAGE_FILE.test(f)).sort();
     if (files.length === 0) throw new EvalUsageError(`no png/jpg/jpeg/webp files in ${dir}`);
 
-    const config = loadConfig();
+    // Many images at once: one single-threaded worker per core gets through them soonest.
+    const config = loadConfig(process.env, 'throughput');
     engine = await (deps.engine ?? ((c) => createEngine(c, loadLog(stderr))))(config);
     const ids = engine.listModels().map((m) => m.id);
     const defenses = parseDefenseList(values.defenses ?? defaultDefenses(ids), ids, 'defenses');

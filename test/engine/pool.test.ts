@@ -12,7 +12,7 @@ import { bundledSpecs } from '../../src/models/registry';
 import { tinyImage } from '../support/tiny';
 
 const log = { info: () => {}, warn: () => {}, error: () => {} };
-const config = (workers: number) => ({ ...loadConfig({ ADVSERVE_BACKEND: 'wasm' }), bundledModels: ['mobilenet_v2'], workers });
+const config = (workers: number) => ({ ...loadConfig({ ADVSERVE_BACKEND: 'wasm' }), bundledModels: ['mobilenet_v2'], workers, wasmThreads: 1 });
 
 t.test('an attack through the worker pool equals the in-process one, byte for byte', async (t) => {
   const image = tinyImage(64, 48, 9);

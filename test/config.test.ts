@@ -1,0 +1,38 @@
+/** How the service splits cores between gradient workers and XNNPACK threads by default. */
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config';
+
+const split = (env: NodeJS.ProcessEnv, plan: 'latency' | 'throughput', cores: number) => {
+  const c = loadConfig(env, plan, cores);
+  return [c.workers, c.wasmThreads];
+};
+
+t.test('latency plan (the service): threads first, up to 4 a worker', async (t) => {
+  t.same(split({}, 'latency', 1), [1, 1], '1 core: one single-threaded worker');
+  t.same(split({}, 'latency', 2), [1, 2], '2 cores: one worker, 2 threads');
+  t.same(split({}, 'latency', 16), [4, 4], '16 cores: 4 workers of 4 threads');
+  t.same(split({}, 'latency', 6), [1, 4], '6 cores: 4 threads, one worker (floor)');
+});
+
+t.test('throughput plan (eval): one single-threaded worker per core', async (t) => {
+  t.same(split({}, 'throughput', 2), [2, 1]);
+  t.same(split({}, 'throughput', 16), [16, 1]);
+});
+
+t.test('explicit settings win; the other one follows from the cores', async (t) => {
+  t.same(split({ ADVSERVE_WORKERS: '2' }, 'latency', 2), [2, 1], 'workers set: single-threaded workers');
+  t.same(split({ ADVSERVE_WASM_THREADS: '2' }, 'throughput', 4), [2, 2], 'threads set: cores / threads workers');
+  t.same(split({ ADVSERVE_WORKERS: '0', ADVSERVE_WASM_THREADS: '2' }, 'latency', 2), [0, 2], 'in-process, threaded');
+  const error = (env: NodeJS.ProcessEnv) => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+  const tooMany = error({ ADVSERVE_WASM_THREADS: '9' });
+  t.type(tooMany, ConfigError, 'more than the 8 pre-started pthreads');
+  t.match((tooMany as Error).message, /ADVSERVE_WASM_THREADS must be an integer in \[1, 8\]/);
+  t.type(error({ ADVSERVE_MICRO_BATCH: '0' }), ConfigError);
+});
