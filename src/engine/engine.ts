@@ -211,10 +211,11 @@ export class Engine implements AttackEngine {
         iterations: attack.iterationsFor(params.iterations),
         random: seededRandom(params.seed ?? 0),
       };
+      const logit = params.loss === 'logit' ? { logit: true } : {};
       const oracle: DirectionOracle = async (x, _iteration, diverse) => {
         if (signal?.aborted) throw new AbortedError(signal.reason);
         const pixels = (await x.data()) as Float32Array;
-        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse };
+        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, ...logit };
         const grads = await Promise.all(models.map((m) => this.scheduler.direction(m.id, req, signal)));
         return grads.map((g) => tf.tensor4d(g, [1, image.height, image.width, 3]));
       };

@@ -18,12 +18,21 @@ export interface GradRequest {
   cls: number;
   /** true: move towards cls (descend its loss); false: away from it (ascend). */
   towards: boolean;
+  /** The class's raw logit instead of its log-softmax (absent: cross-entropy). */
+  logit?: boolean;
   diverse?: DiverseInput;
 }
 
-function logSoftmaxAt(logits: tf.Tensor2D, classes: number[]): tf.Tensor1D {
-  const onehot = tf.oneHot(tf.tensor1d(classes, 'int32'), logits.shape[1]);
-  return tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1) as tf.Tensor1D;
+/** Each request's score of its class: log-softmax (cross-entropy's negative), or the raw logit. */
+function scoreAt(logits: tf.Tensor2D, reqs: GradRequest[]): tf.Tensor1D {
+  const onehot = tf.oneHot(tf.tensor1d(reqs.map((r) => r.cls), 'int32'), logits.shape[1]);
+  const picked = (z: tf.Tensor2D) => tf.sum(tf.mul(z, onehot), 1) as tf.Tensor1D;
+  const useLogit = reqs.map((r) => r.logit === true);
+  if (useLogit.every((u) => !u)) return picked(tf.logSoftmax(logits));
+  if (useLogit.every((u) => u)) return picked(logits);
+  // Mixed batch: both scores, each request keeps its own.
+  const mask = tf.tensor1d(useLogit.map((u) => (u ? 1 : 0)));
+  return tf.add(tf.mul(picked(logits), mask), tf.mul(picked(tf.logSoftmax(logits)), tf.sub(1, mask))) as tf.Tensor1D;
 }
 
 /**
@@ -57,12 +66,12 @@ function onePass(model: Classifier, reqs: GradRequest[]): Float32Array[] {
   const grads = tf.tidy(() => {
     const xs = reqs.map((r) => tf.tensor4d(r.image, [1, r.height, r.width, 3]));
     // towards: minimise CE = maximise log p; away: maximise CE. The direction is the gradient of
-    // sum_i sign_i * log p_i(cls_i), with sign +1 towards and -1 away.
+    // sum_i sign_i * score_i(cls_i), with sign +1 towards and -1 away (score: log p, or the logit).
     const signs = tf.tensor1d(reqs.map((r) => (r.towards ? 1 : -1)));
     const objective = (...images: tf.Tensor[]) => {
       const inputs = images.map((x, i) => model.preprocess(x as tf.Tensor4D, reqs[i].diverse));
       const logits = model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D));
-      return tf.sum(tf.mul(logSoftmaxAt(logits, reqs.map((r) => r.cls)), signs)) as tf.Scalar;
+      return tf.sum(tf.mul(scoreAt(logits, reqs), signs)) as tf.Scalar;
     };
     return tf.grads(objective)(xs);
   });

@@ -2,6 +2,15 @@ import type { RgbImage } from '../images/types';
 
 export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2', 'mi-fgsm'] as const;
 export type AttackMethod = (typeof ATTACK_METHODS)[number];
+/**
+ * The per-model objective whose gradient the attacks follow. `ce`: the class's cross-entropy
+ * (log-softmax). `logit`: the class's raw logit (Zhao et al. 2021, "On Success and Simplicity:
+ * A Second Look at Transferable Targeted Attacks", https://arxiv.org/abs/2012.11207): it does
+ * not saturate once the attacked models are sure, so later iterations keep building the target
+ * class's features, which is what transfers to other models.
+ */
+export const ATTACK_LOSSES = ['ce', 'logit'] as const;
+export type AttackLoss = (typeof ATTACK_LOSSES)[number];
 export const TARGET_SELECTIONS = ['least-likely', 'max-loss'] as const;
 export type TargetSelection = (typeof TARGET_SELECTIONS)[number];
 
@@ -20,8 +29,10 @@ export interface AttackParams {
   targetSelection?: TargetSelection;
   /** Untargeted max-loss: the clean label; the ensemble's prediction when omitted. */
   label?: number;
-  /** ifgsm step on the 0..255 scale (default 1). */
+  /** Step on the 0..255 scale: ifgsm (default 1), mi-fgsm (default eps / iterations). */
   alpha?: number;
+  /** Objective per model (default `ce`). */
+  loss?: AttackLoss;
   /** mi-fgsm momentum decay (default 1.0). */
   mu?: number;
   /** Diverse inputs (Xie et al. 2019): random resize-and-pad of the model input before each gradient, with probability 0.5. */

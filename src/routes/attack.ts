@@ -92,6 +92,7 @@ function common(p: TargetedParams | UntargetedParams) {
     ...(p.alpha !== undefined ? { alpha: p.alpha } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     ...(p.mu !== undefined ? { mu: p.mu } : {}),
+    ...(p.loss !== undefined ? { loss: p.loss } : {}),
     ...(p.di !== undefined ? { di: p.di } : {}),
     ...(p.ti !== undefined ? { ti: p.ti } : {}),
   };

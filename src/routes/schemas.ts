@@ -4,7 +4,7 @@
  * components/schemas in the OpenAPI document instead of being repeated per route.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ATTACK_METHODS, TARGET_SELECTIONS } from '../engine/types';
+import { ATTACK_LOSSES, ATTACK_METHODS, TARGET_SELECTIONS } from '../engine/types';
 
 /** A string enum as a plain JSON-schema `enum` (a TypeBox Union of literals gives poor anyOf errors). */
 export const StringEnum = <T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) =>
@@ -119,7 +119,8 @@ const attackCommon = {
   iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
   method: Type.Optional(StringEnum(ATTACK_METHODS, { default: 'mng-l1' })),
   models: Type.Optional(modelsParam),
-  alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'ifgsm step on the 0..255 scale (default 1).' })),
+  alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'Step on the 0..255 scale: ifgsm (default 1), mi-fgsm (default eps / iterations).' })),
+  loss: Type.Optional(StringEnum(ATTACK_LOSSES, { default: 'ce', description: 'Objective per model: ce (cross-entropy) or logit (the class logit; Zhao et al. 2021, for targeted transfer).' })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds random choices (diverse inputs); default 0. Same seed and inputs, same output bytes.' })),
   mu: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'mi-fgsm momentum decay (default 1.0).' })),
   di: Type.Optional(Type.Boolean({ description: 'Diverse inputs (Xie et al. 2019): random resize [1, 1.1) and pad before each gradient, p = 0.5. Any iterative method.' })),

@@ -36,12 +36,41 @@ t.test('attack direction = -dCE/dx, checked against central finite differences (
   model.dispose();
 });
 
+function logitOf(model: ReturnType<typeof tinyClassifier>, pixels: Float32Array, h: number, w: number, cls: number): number {
+  return tf.tidy(() => model.logits(tf.tensor4d(pixels, [1, h, w, 3])).dataSync()[cls]);
+}
+
+t.test('logit loss: direction = dz_cls/dx (finite differences), and not the cross-entropy one', async (t) => {
+  const model = tinyClassifier('fd-logit', 11);
+  const img = tinyImage(12, 10, 8);
+  const base = Float32Array.from(img.rgb);
+  const cls = 1;
+  const [dir] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true, logit: true }]);
+  const [ce] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true }]);
+  const h = 0.25;
+  let checked = 0;
+  for (let i = 0; i < base.length; i += 7) {
+    const plus = base.slice();
+    const minus = base.slice();
+    plus[i] += h;
+    minus[i] -= h;
+    const fd = (logitOf(model, plus, 10, 12, cls) - logitOf(model, minus, 10, 12, cls)) / (2 * h);
+    if (Math.abs(dir[i] - fd) > 2e-4 + 0.02 * Math.abs(fd)) t.fail(`value ${i}: analytic ${dir[i]} vs finite difference ${fd}`);
+    checked++;
+  }
+  t.ok(checked > 40, `${checked} coordinates agree`);
+  const differs = dir.some((v, i) => Math.abs(v - ce[i]) > 1e-3 * (Math.abs(v) + 1e-6));
+  t.ok(differs, 'the logit direction is not the cross-entropy direction');
+  model.dispose();
+});
+
 t.test('a request gets the same bytes alone and inside a mixed batch', async (t) => {
   const model = tinyClassifier('batch', 5);
   const reqs: GradRequest[] = [
     { image: Float32Array.from(tinyImage(12, 10, 1).rgb), height: 10, width: 12, cls: 0, towards: true },
     { image: Float32Array.from(tinyImage(7, 9, 2).rgb), height: 9, width: 7, cls: 3, towards: false },
     { image: Float32Array.from(tinyImage(16, 16, 3).rgb), height: 16, width: 16, cls: 1, towards: true, diverse: { scale: 1.05, maxScale: 1.1, offsetY: 0.3, offsetX: 0.9 } },
+    { image: Float32Array.from(tinyImage(12, 10, 4).rgb), height: 10, width: 12, cls: 2, towards: true, logit: true },
   ];
   const together = batchDirections(model, reqs);
   reqs.forEach((r, i) => {

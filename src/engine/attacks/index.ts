@@ -22,6 +22,9 @@ export function createAttack(method: AttackMethod, options: MethodOptions = {}):
     case 'mng-l2':
       return new Mng('l2');
     case 'mi-fgsm':
-      return new MiFgsm(options.mu === undefined ? {} : { mu: options.mu });
+      return new MiFgsm({
+        ...(options.mu === undefined ? {} : { mu: options.mu }),
+        ...(options.alpha === undefined ? {} : { alpha: options.alpha }),
+      });
   }
 }

@@ -4,6 +4,8 @@
  * Norm: L-infinity. g <- mu * g + grad / ||grad||_1 (per image), x <- x + alpha * sign(g),
  * alpha = eps / iterations. Defaults: mu = 1.0, 20 iterations. The momentum is what makes
  * the examples transfer: it stabilises the update direction across steps.
+ * A fixed alpha (e.g. 2 with 100+ iterations, as Zhao et al. 2021 run targeted transfer) lets
+ * the image keep moving inside the eps-box after it first reaches its edge.
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext, type AttackState } from './base';
@@ -11,6 +13,8 @@ import { IterativeAttack, meanDirection, perImageSum, type AttackContext, type A
 export interface MiFgsmOptions {
   /** Momentum decay factor. */
   mu: number;
+  /** Step on the 0..255 scale; undefined: eps / iterations (the paper's, one box-width in all). */
+  alpha?: number;
 }
 
 export const MI_FGSM_DEFAULTS: MiFgsmOptions = { mu: 1.0 };
@@ -30,6 +34,6 @@ export class MiFgsm extends IterativeAttack {
     const previous = state.memory.momentum;
     const momentum = previous ? tf.add(tf.mul(previous, this.options.mu), normalized) : normalized;
     state.memory.momentum = momentum;
-    return tf.mul(tf.sign(momentum), ctx.eps / ctx.iterations) as tf.Tensor4D;
+    return tf.mul(tf.sign(momentum), this.options.alpha ?? ctx.eps / ctx.iterations) as tf.Tensor4D;
   }
 }
