@@ -50,6 +50,24 @@ for (const method of ATTACK_METHODS) {
   });
 }
 
+t.test('mi-fgsm step: eps / iterations by default, alpha when given; logit loss reaches the target', async (t) => {
+  const image = tinyImage(W, H, 12);
+  const maxChange = (out: { image: { rgb: Uint8Array } }) => {
+    let m = 0;
+    for (let i = 0; i < image.rgb.length; i++) m = Math.max(m, Math.abs(out.image.rgb[i] - image.rgb[i]));
+    return m;
+  };
+  const e = engine();
+  t.equal(maxChange(await e.attack(image, { method: 'mi-fgsm', eps: 16, iterations: 4, targeted: true, target: 0 })), 16, '4 steps of 16/4');
+  t.equal(maxChange(await e.attack(image, { method: 'mi-fgsm', eps: 16, iterations: 1, targeted: true, target: 0, alpha: 3 })), 3, 'one step of alpha 3');
+  const clean = await e.classify(image, { topK: 4 });
+  const target = clean.ensemble.top[3].index;
+  const out = await e.attack(image, { method: 'mi-fgsm', eps: 16, iterations: 20, targeted: true, target, alpha: 2, loss: 'logit', di: true, ti: 3 });
+  t.equal(out.success, true, `logit loss, MI-DI-TI: success (ensemble after: ${out.ensemble.after.label})`);
+  t.ok(out.linf <= 16);
+  e.dispose();
+});
+
 t.test('fractional eps: rounding never leaves the budget', async (t) => {
   const e = engine();
   const image = tinyImage(W, H, 8);

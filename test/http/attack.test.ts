@@ -62,8 +62,12 @@ t.test('transferability options: mi-fgsm with di and ti, from the query and from
     .send(await png());
   t.equal(res.status, 200, res.text);
   t.match(engine.attackCalls[0].params, { method: 'mi-fgsm', di: true, ti: 7, mu: 0.9 });
+  t.equal(engine.attackCalls[0].params.loss, 'ce', 'no loss given: the schema default');
   res = await request(server).post('/v1/attack/untargeted').field('di', 'false').field('ti', '15').attach('image', await png(), 'x.png');
   t.equal(res.status, 200, res.text);
+  res = await request(server).post('/v1/attack/targeted?target=0&method=mi-fgsm&alpha=2').field('loss', 'logit').attach('image', await png(), 'x.png');
+  t.equal(res.status, 200, res.text);
+  t.match(engine.attackCalls[2].params, { method: 'mi-fgsm', alpha: 2, loss: 'logit' }, 'loss from a form field');
   t.match(engine.attackCalls[1].params, { di: false, ti: 15 });
   isProblem(t, await request(server).post('/v1/attack/targeted?target=0&ti=99').set('Content-Type', 'image/png').send(await png()), 400, 'invalid-parameter', 'ti');
   isProblem(t, await request(server).post('/v1/attack/targeted?target=0&di=maybe').set('Content-Type', 'image/png').send(await png()), 400, 'invalid-parameter', 'di');
@@ -149,6 +153,7 @@ t.test('400: parameters', async (t) => {
   isProblem(t, await post('target=1&iterations=2.5'), 400, 'invalid-parameter', 'iterations');
   isProblem(t, await post('target=1&method=pgd'), 400, 'invalid-parameter', 'method');
   isProblem(t, await post('target=1&alpha=0'), 400, 'invalid-parameter', 'alpha');
+  isProblem(t, await post('target=1&loss=hinge'), 400, 'invalid-parameter', 'loss');
   isProblem(t, await post('target=1&seed=-1'), 400, 'invalid-parameter', 'seed');
   isProblem(t, await post('eps=4'), 400, 'invalid-parameter', 'target');
   isProblem(t, await post('target=5'), 400, 'invalid-parameter', 'target');
