@@ -12,9 +12,11 @@
  * core), which is 1 on a 2-core machine. It reads the core count once, during start-up, through
  * `require('os').cpus()`, so we report the wanted number of threads x 2 for that moment.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 
 /** XNNPACK's pthreadpool is built with 8 pre-started workers; more is not possible. */
@@ -29,15 +31,26 @@ function wasmOutDir(): string {
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
 }
 
-/** Writes the pthread worker script to a file Node can start (tfjs keeps it as a string). */
+/**
+ * Writes the pthread worker script to a file Node can start (tfjs keeps it as a string). The
+ * name is the content's hash, so every process and worker shares one file and none piles up;
+ * it is written under a unique name and renamed into place, so concurrent writers never expose
+ * a half-written file.
+ */
 function writeWorkerScript(dir: string): string {
   const { wasmWorkerContents } = require(join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
   // The string sits in a JS template literal, which turned its "\n" escapes into newlines; put
   // them back (tfjs does the same before making its Blob).
-  const path = join(tmpdir(), `advserve-tfjs-wasm-pthread-${process.pid}-${Date.now()}.js`);
-  writeFileSync(path, wasmWorkerContents.replace(/\n/g, '\\n'));
+  const source = wasmWorkerContents.replace(/\n/g, '\\n');
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const path = join(tmpdir(), `advserve-tfjs-wasm-pthread-${hash}.js`);
+  if (!existsSync(path)) {
+    const partial = `${path}.${process.pid}.${threadId}.tmp`;
+    writeFileSync(partial, source);
+    renameSync(partial, path);
+  }
   return path;
 }
 
