@@ -68,9 +68,12 @@ t.test('a request gets the same bytes alone and inside a mixed batch', async (t)
     { image: Float32Array.from(tinyImage(12, 10, 4).rgb), height: 10, width: 12, cls: 2, towards: true, logit: true },
   ];
   const together = batchDirections(model, reqs);
+  const inPairs = batchDirections(model, reqs, 2);
+  t.equal(inPairs.length, reqs.length, 'micro-batches return one result per request, in order');
   reqs.forEach((r, i) => {
     const [alone] = batchDirections(model, [r]);
     t.same(Buffer.from(alone.buffer), Buffer.from(together[i].buffer), `request ${i}`);
+    t.same(Buffer.from(inPairs[i].buffer), Buffer.from(together[i].buffer), `request ${i}, micro-batches of 2`);
   });
   model.dispose();
 });
