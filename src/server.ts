@@ -62,5 +62,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     app.log.fatal({ err }, 'model loading failed');
     process.exit(1);
   }
-  app.log.info({ ms: Date.now() - started, models: engine.listModels().map((m) => m.id) }, 'ready');
+  app.log.info(
+    { ms: Date.now() - started, models: engine.listModels().map((m) => m.id), workers: config.workers, wasmThreads: config.wasmThreads },
+    'ready',
+  );
 }
