@@ -9,6 +9,7 @@
  *    a signed step clipped to the eps-box. With k slots (workers), k batches run at once;
  *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all).
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { Engine, ENGINE_DEFAULTS } from '../src/engine/engine';
@@ -50,6 +51,8 @@ export interface AttackResult {
   otherCores: (number | null)[];
   linf: number;
   l2: number;
+  /** sha256 of the output pixels of every run: equal across runners means identical results. */
+  outputSha256: string[];
 }
 
 export interface BackendInfo {
@@ -250,6 +253,7 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
   const otherCores: (number | null)[] = [];
   let linf = 0;
   let l2 = 0;
+  const outputSha256: string[] = [];
   for (let i = 0; i < reps; i++) {
     const probe = otherCpuProbe();
     const t0 = performance.now();
@@ -260,6 +264,7 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
     success.push(out.success);
     linf = out.linf;
     l2 = out.l2;
+    outputSha256.push(createHash('sha256').update(out.image.rgb).digest('hex'));
   }
-  return { msMedian: median(msAll), msAll, engineElapsedMs, target: least.label, success, otherCores, linf, l2 };
+  return { msMedian: median(msAll), msAll, engineElapsedMs, target: least.label, success, otherCores, linf, l2, outputSha256 };
 }

@@ -13,6 +13,8 @@
  *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default: the service's, ADVSERVE_WASM_THREADS;
  *                                       1 when --workers is given);
  *                                       e.g. --workers 1 --wasm-threads 2: one worker using both cores
+ *   npm run bench -- --no-per-core      with threaded workers, skip the extra column of one single-threaded
+ *                                       worker per core (the split `advserve eval` uses)
  *   npm run bench -- --micro-batch M    most images per network pass (default: ADVSERVE_MICRO_BATCH, 2)
  *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
  *                                       (default 1; "none" to skip it)
@@ -51,6 +53,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     'wasm-threads': { type: 'string' },
     'micro-batch': { type: 'string' },
+    'no-per-core': { type: 'boolean', default: false },
     'in-process-batches': { type: 'string', default: '1' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'no-pytorch': { type: 'boolean', default: false },
@@ -157,12 +160,17 @@ interface Report {
     service: PhaseResult;
     /** In-process, one thread; null when the service phase already was in-process. */
     inProcess: PhaseResult | null;
+    /**
+     * When the service runs threaded workers: one single-threaded worker per core (the
+     * throughput split, as `advserve eval` runs), timed the same way; else null.
+     */
+    perCore: PhaseResult | null;
     /** Peak RSS of the whole bench process (process.resourceUsage().maxRSS), MiB. */
     processPeakRssMiB: number;
     tensorsLeaked: number;
   };
   pytorch: TorchOutcome;
-  ratios: Record<string, { batch: number; service: number | null; inProcess: number | null }[]>;
+  ratios: Record<string, { batch: number; service: number | null; inProcess: number | null; perCore: number | null }[]>;
   loadavg: { start: number[]; end: number[] };
   otherCpuS: number | null;
   otherCoresAvg: number | null;
@@ -178,7 +186,9 @@ async function main() {
   progress(`main-thread backend ${backend.backend} (tfjs ${backend.tfjs}, simd ${backend.wasmSimd}, threads ${backend.wasmThreads})`);
   const specs = bundledSpecs(models);
 
-  const maxStreams = Math.max(1, workers);
+  const cores = os.availableParallelism();
+  const timePerCore = workers > 0 && wasmThreads > 1 && !flags['no-per-core'];
+  const maxStreams = Math.max(1, workers, timePerCore ? cores : 0);
   const { images, source } = await benchImages(flags.images, Math.max(...batches) * maxStreams);
   progress(`input: ${source}`);
 
@@ -187,6 +197,7 @@ async function main() {
   const common = { microBatch, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
   const service = await runPhase({ ...common, workers, wasmThreads, attackReps });
+  const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;
   const inProcess =
     workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, wasmThreads: 1, attackReps: 0 }) : null;
   const processPeakRssMiB = process.resourceUsage().maxRSS / 1024;
@@ -215,10 +226,12 @@ async function main() {
     ratios[name] = rows.map((r, i) => {
       const p = peerRun?.results[name]?.find((x) => x.batch === r.batch);
       const single = inProcess?.steps[name]?.find((x) => x.batch === r.batch);
+      const split = perCore?.steps[name]?.find((x) => x.batch === r.batch);
       return {
         batch: r.batch,
         service: p ? r.imageStepsPerS / p.image_steps_per_s : null,
         inProcess: p && single ? single.imageStepsPerS / p.image_steps_per_s : null,
+        perCore: p && split ? split.imageStepsPerS / p.image_steps_per_s : null,
       };
     });
   }
@@ -240,7 +253,7 @@ async function main() {
     batches,
     policy,
     warnings,
-    advserve: { service, inProcess, processPeakRssMiB, tensorsLeaked },
+    advserve: { service, inProcess, perCore, processPeakRssMiB, tensorsLeaked },
     pytorch,
     ratios,
     loadavg: { start: loadStart, end: os.loadavg() },
@@ -262,7 +275,7 @@ const fmtRatio = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(
 function formatReport(r: Report): string {
   const out: string[] = [];
   const m = r.machine;
-  const { service, inProcess } = r.advserve;
+  const { service, inProcess, perCore } = r.advserve;
   const isa = [m.avx2 ? 'avx2' : 'no avx2', m.avx512f ? 'avx512f' : 'no avx512'].join(', ');
   out.push(`advserve bench  ${r.date}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores (${isa}), ${m.memoryGiB} GiB; node ${r.node}`);
@@ -283,10 +296,12 @@ function formatReport(r: Report): string {
   out.push('');
   out.push("One attack step = forward + input gradient of the target's cross-entropy + signed step, on 512x384 user");
   out.push('images (resize to the model size inside the gradient). image-steps/s, median; higher is better.');
+  const perCoreName = perCore ? `${perCore.slots} workers x 1` : '';
   const svcName = service.runner === 'pool' ? `${service.slots} workers${wasmThreads > 1 ? ` x ${wasmThreads} threads` : ''}` : 'in-process';
   out.push(
     `advserve columns: "${svcName}" = the service's runner` +
       (service.runner === 'pool' ? ` (${service.slots} batches of the given size at once, one per worker)` : '') +
+      (perCore ? `; "${perCoreName}" = one single-threaded worker per core (as advserve eval runs)` : '') +
       (inProcess ? '; "1 thread" = in-process runner (ADVSERVE_WORKERS=0)' : '') +
       (torchRuns.length ? '. ratio = advserve / PyTorch peer.' : '.'),
   );
@@ -295,10 +310,12 @@ function formatReport(r: Report): string {
   const head = [pad('model', 17), lpad('batch', 5)];
   if (inProcess) head.push(lpad('1 thread', 9));
   head.push(lpad(svcName, w(svcName)));
+  if (perCore) head.push(lpad(perCoreName, w(perCoreName)));
   for (const s of setups) head.push(lpad(`pt ${s}`, w(`pt ${s}`)));
   if (torchRuns.length) {
     if (inProcess) head.push(lpad('ratio 1T', 8));
     head.push(lpad(`ratio ${service.runner === 'pool' ? `${service.slots}W` : ''}`.trim(), 8));
+    if (perCore) head.push(lpad(`ratio ${perCore.slots}x1`, 9));
   }
   out.push(head.join('  '));
   let anyContended = false;
@@ -312,6 +329,11 @@ function formatReport(r: Report): string {
       }
       anyContended ||= !!row.contended;
       cells.push(lpad(fmtRate(row.imageStepsPerS, row.contended), w(svcName)));
+      if (perCore) {
+        const s = perCore.steps[name]?.find((x) => x.batch === row.batch);
+        anyContended ||= !!s?.contended;
+        cells.push(lpad(fmtRate(s?.imageStepsPerS, s?.contended), w(perCoreName)));
+      }
       for (const t of torchRuns) {
         const p = t.results[name]?.find((x) => x.batch === row.batch);
         anyContended ||= !!p?.contended;
@@ -321,26 +343,37 @@ function formatReport(r: Report): string {
         const ratio = r.ratios[name]?.[i];
         if (inProcess) cells.push(lpad(fmtRatio(ratio?.inProcess), 8));
         cells.push(lpad(fmtRatio(ratio?.service), 8));
+        if (perCore) cells.push(lpad(fmtRatio(ratio?.perCore), 9));
       }
       out.push(cells.join('  '));
     });
   }
   if (anyContended) out.push('* some timed runs in this cell had other processes using the CPU (retry budget spent): slower and noisier.');
   out.push('');
-  const a = service.attack;
-  if (a) {
+  const attackLine = (a: NonNullable<PhaseResult['attack']>, runner: string) =>
     out.push(
-      `mng-l1 targeted attack through Engine.attack (${svcName}; 20 iterations, eps 16, 512x384, ${r.models.length} model(s), target ${a.target}): ` +
+      `mng-l1 targeted attack through Engine.attack (${runner}; 20 iterations, eps 16, 512x384, ${r.models.length} model(s), target ${a.target}): ` +
         `${a.msMedian.toFixed(0)} ms median of ${a.msAll.length} [${a.msAll.map((x) => x.toFixed(0)).join(', ')}], ` +
         `success ${a.success.every(Boolean) ? 'yes' : a.success.some(Boolean) ? 'some' : 'no'}, linf ${a.linf}, l2 ${a.l2.toFixed(0)}` +
         (a.otherCores.some((c) => c !== null && c > r.policy.maxOtherCores)
           ? ` (other processes used ${a.otherCores.map((c) => (c === null ? '?' : c.toFixed(2))).join(', ')} cores during the runs)`
           : ''),
     );
-  } else out.push('attack: skipped (--no-attack)');
+  if (service.attack) attackLine(service.attack, svcName);
+  else out.push('attack: skipped (--no-attack)');
+  if (perCore?.attack) attackLine(perCore.attack, perCoreName);
+  const hashes = [service.attack, perCore?.attack].flatMap((a) => a?.outputSha256 ?? []);
+  if (hashes.length > 1) {
+    out.push(
+      new Set(hashes).size === 1
+        ? `attack output: the same bytes in all ${hashes.length} runs (sha256 ${hashes[0].slice(0, 16)})`
+        : `WARNING: attack outputs differ between runs: ${hashes.map((h) => h.slice(0, 12)).join(', ')}`,
+    );
+  }
   const torchRss = torchRuns.map((t) => `${t.setup} ${t.max_rss_mb.toFixed(0)}`).join(', ');
   out.push(
     `peak RSS: advserve ${svcName} ${service.rssPeakMiB.toFixed(0)} MiB` +
+      (perCore ? `, ${perCoreName} ${perCore.rssPeakMiB.toFixed(0)} MiB` : '') +
       (inProcess ? `, 1 thread ${inProcess.rssPeakMiB.toFixed(0)} MiB (sampled)` : '') +
       `; whole bench process ${r.advserve.processPeakRssMiB.toFixed(0)} MiB` +
       (torchRss ? `; pytorch ${torchRss} MiB` : ''),
@@ -350,6 +383,7 @@ function formatReport(r: Report): string {
       .map((l) => `${l.id}${Number.isNaN(l.loadMs) ? '' : ` ${(l.loadMs / 1000).toFixed(1)} s`}${l.fallbacks.length ? ` (fallbacks: ${l.fallbacks.join(', ')})` : ''}`)
       .join(', ');
   out.push(`start-up (load + compile + warm-up): ${svcName} ${(service.startMs / 1000).toFixed(1)} s [${loads(service)}]`);
+  if (perCore) out.push(`  ${perCoreName} ${(perCore.startMs / 1000).toFixed(1)} s [${loads(perCore)}]`);
   if (inProcess) out.push(`  1 thread ${(inProcess.startMs / 1000).toFixed(1)} s [${loads(inProcess)}]`);
   for (const wn of r.warnings) out.push(`warning: ${wn}`);
   if (r.advserve.tensorsLeaked !== 0) out.push(`warning: ${r.advserve.tensorsLeaked} tensor(s) left allocated on the main thread after the phases`);
