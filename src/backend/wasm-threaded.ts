@@ -76,15 +76,28 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   }
 }
 
+/** Whether this thread's tfjs has already started a 'wasm' backend (tensors may live on it). */
+function wasmStarted(): boolean {
+  return 'wasm' in (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
+}
+
 /**
  * Registers the threaded build as tfjs' 'wasm' backend with `threads` XNNPACK threads (the
- * calling thread is one of them). Call before tf.setBackend('wasm').
+ * calling thread is one of them), before tf.setBackend('wasm'). Where a wasm backend is already
+ * running on this thread (a second engine in one process: tests, the CLI) it is kept as it is:
+ * replacing it would free the memory under every tensor made so far. Returns whether the
+ * threaded build was registered.
+ *
+ * Its pthreads keep the Node event loop alive, so a process that computes on its main thread
+ * with it must end with process.exit (the CLI and the server do); in a worker thread,
+ * terminating the worker ends them.
  */
-export function registerThreadedWasm(threads: number): void {
+export function registerThreadedWasm(threads: number): boolean {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
     throw new Error(`wasm threads must be an integer in [2, ${MAX_WASM_THREADS}], got ${threads}`);
   }
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+  if (wasmStarted()) return false;
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
@@ -105,4 +118,5 @@ export function registerThreadedWasm(threads: number): void {
     },
     2,
   );
+  return true;
 }
