@@ -1,7 +1,7 @@
 /** The CLI as a user runs it: bin/advserve.js, real files, exit codes. */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -13,6 +13,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { en
 
 t.test('attack writes a PNG of the same size within eps, and classify reads it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'advserve-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const img = tinyImage(80, 60, 5);
   const input = join(dir, 'in.png');
   writeFileSync(input, await sharp(Buffer.from(img.rgb), { raw: { width: 80, height: 60, channels: 3 } }).png().toBuffer());

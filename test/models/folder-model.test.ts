@@ -3,7 +3,7 @@
  * plus advserve.json, loads it the way the service does (ADVSERVE_MODEL_DIRS), and attacks it.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -34,6 +34,7 @@ t.before(() => useBackend());
 
 t.test('a saved LayersModel folder loads, matches the original, and can be attacked', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'advserve-model-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const original = await saveTinyConvNet(dir);
   const spec = await readFolderSpec(dir);
   t.match(spec, { id: 'tiny_conv', format: 'layers', inputSize: [16, 16], inputRange: [-1, 1], labels: ['cat', 'dog', 'fox'] });
@@ -55,6 +56,7 @@ t.test('a saved LayersModel folder loads, matches the original, and can be attac
 
 t.test('a folder without a usable advserve.json is refused with the reason', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'advserve-model-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   await saveTinyConvNet(dir);
   writeFileSync(join(dir, 'advserve.json'), JSON.stringify({ labels: ['only-one'], inputSize: [16], inputRange: [1, 0] }));
   await t.rejects(readFolderSpec(dir), /labels must be an array of at least 2 strings; inputSize must be \[height, width\].*; inputRange must be/);
