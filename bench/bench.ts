@@ -11,8 +11,8 @@
  *   npm run bench -- --workers N        the service's worker pool size (default: the service's, ADVSERVE_WORKERS);
  *                                       0 times the in-process runner only
  *   npm run bench -- --wasm-threads T   XNNPACK threads per worker (default: the service's, ADVSERVE_WASM_THREADS;
- *                                       1 when --workers is given);
- *                                       e.g. --workers 1 --wasm-threads 2: one worker using both cores
+ *                                       as in the service, the one of --workers/--wasm-threads not given
+ *                                       follows from the other); e.g. --workers 1 --wasm-threads 2
  *   npm run bench -- --no-per-core      with threaded workers, skip the extra column of one single-threaded
  *                                       worker per core (the split `advserve eval` uses)
  *   npm run bench -- --micro-batch M    most images per network pass (default: ADVSERVE_MICRO_BATCH, 2)
@@ -91,11 +91,24 @@ const batchList = (name: string, items: string[]) =>
 const batches = batchList('batches', list(flags.batches, flags.quick ? ['1'] : ['1', '4', '8']));
 const inProcessBatches =
   flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
-// Defaults: the service's own (loadConfig: ADVSERVE_WORKERS, ADVSERVE_WASM_THREADS, ADVSERVE_MICRO_BATCH).
-const serviceConfig = loadConfig(process.env);
-const workers = int('workers', flags.workers, serviceConfig.workers, 0);
-const wasmThreads = int('wasm-threads', flags['wasm-threads'], flags.workers === undefined ? serviceConfig.wasmThreads : 1, 1);
-const microBatch = int('micro-batch', flags['micro-batch'], serviceConfig.microBatch, 1);
+// The flags stand in for the service's variables, and loadConfig splits the cores as the
+// service does (an unset one follows from the other).
+const FLAG_VARS = { workers: 'ADVSERVE_WORKERS', 'wasm-threads': 'ADVSERVE_WASM_THREADS', 'micro-batch': 'ADVSERVE_MICRO_BATCH' } as const;
+const flagEnv: Record<string, string> = {};
+for (const [flag, name] of Object.entries(FLAG_VARS)) {
+  const v = flags[flag as keyof typeof FLAG_VARS];
+  if (v !== undefined) flagEnv[name] = v;
+}
+const { workers, wasmThreads, microBatch } = (() => {
+  try {
+    return loadConfig({ ...process.env, ...flagEnv });
+  } catch (err) {
+    // Name the flag the user gave, not the variable it stands in for.
+    let msg = (err as Error).message;
+    for (const [flag, name] of Object.entries(FLAG_VARS)) if (name in flagEnv) msg = msg.replace(name, `--${flag}`);
+    throw new Error(msg);
+  }
+})();
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
 const maxOtherCores = Number(flags['max-other-cores']);
