@@ -96,8 +96,8 @@ export function registerThreadedWasm(threads: number): boolean {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
     throw new Error(`wasm threads must be an integer in [2, ${MAX_WASM_THREADS}], got ${threads}`);
   }
-  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   if (wasmStarted()) return false;
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',

@@ -42,8 +42,7 @@ export function parseMethod(raw: string): MethodSpec {
       const step = Number(alpha[1]);
       if (!(step > 0 && step <= 64)) throw new EvalUsageError(`"${mod}" in "${name}": the step must be in (0, 64]`);
       params.alpha = step;
-    }
-    else if (ti && params.ti === undefined) {
+    } else if (ti && params.ti === undefined) {
       const size = ti[1] === undefined ? TI_DEFAULT : Number(ti[1]);
       if (!(size % 2 === 1 && size >= 3 && size <= 31)) throw new EvalUsageError(`"${mod}" in "${name}": the TI kernel size must be odd, in [3, 31]`);
       params.ti = size;
