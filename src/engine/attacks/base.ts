@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DiverseInput } from '../../models/types';
+import { clipToBox } from './box';
 import { drawDiverse, translationInvariant, type DiverseOptions } from './modifiers';
 
 export interface AttackContext {
@@ -79,7 +80,7 @@ export abstract class IterativeAttack {
 
   /** The base's guarantee: the eps-box around the clean image, inside [0, 255]. */
   project(x: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
-    return tf.tidy(() => tf.minimum(tf.maximum(x, ctx.lower), ctx.upper) as tf.Tensor4D);
+    return clipToBox(x, ctx.lower, ctx.upper);
   }
 
   finish(state: AttackState): tf.Tensor4D {

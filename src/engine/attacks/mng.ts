@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, perImageSum, type AttackContext } from './base';
+import { clipToBox, insideBox } from './box';
 
 export type MngNorm = 'l1' | 'l2';
 
@@ -43,10 +44,9 @@ export class Mng extends IterativeAttack {
       const alpha = this.alpha(ctx, h * w * c);
       const first = tf.mul(g, tf.div(alpha, tf.maximum(norm(g, this.norm), TINY)));
       const target = tf.add(x, first);
-      const inside = tf.logicalAnd(tf.greaterEqual(target, ctx.lower), tf.lessEqual(target, ctx.upper));
-      const gInside = tf.mul(g, tf.cast(inside, 'float32')) as tf.Tensor4D;
+      const gInside = tf.mul(g, insideBox(target, ctx.lower, ctx.upper)) as tf.Tensor4D;
       const rescaled = tf.mul(g, tf.div(alpha, tf.maximum(norm(gInside, this.norm), TINY)));
-      const clipped = tf.minimum(tf.maximum(tf.add(x, rescaled), ctx.lower), ctx.upper);
+      const clipped = clipToBox(tf.add(x, rescaled) as tf.Tensor4D, ctx.lower, ctx.upper);
       return tf.sub(clipped, x) as tf.Tensor4D;
     });
   }
