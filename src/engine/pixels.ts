@@ -1,6 +1,7 @@
 /** Conversions between 8-bit images and float tensors on the 0..255 scale, and the final rounding. */
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../images/types';
+import { clipToBox } from './attacks/box';
 
 export function imageToTensor(img: RgbImage): tf.Tensor4D {
   return tf.tidy(() => tf.tensor4d(Float32Array.from(img.rgb), [1, img.height, img.width, 3]));
@@ -17,7 +18,7 @@ export function roundIntoBox(x: tf.Tensor4D, clean: tf.Tensor4D, eps: number): t
     const e = Math.floor(eps);
     const lo = tf.maximum(tf.sub(clean, e), 0);
     const hi = tf.minimum(tf.add(clean, e), 255);
-    return tf.minimum(tf.maximum(tf.round(x), lo), hi) as tf.Tensor4D;
+    return clipToBox(tf.round(x), lo, hi) as tf.Tensor4D;
   });
 }
 

@@ -1,14 +1,14 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { clipToBox, insideBox } from '../../src/engine/attacks/box';
+import { seededRandom } from '../../src/engine/random';
 import { useBackend } from '../support/tiny';
 
 t.before(() => useBackend());
 
 /** A box around random pixels, and points inside, outside and exactly on its faces. */
 function cases(n: number) {
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = seededRandom(7);
   const clean = Array.from({ length: n }, () => Math.round(rand() * 255));
   const eps = 16 * rand() + 0.5;
   const lower = clean.map((c) => Math.max(c - eps, 0));
