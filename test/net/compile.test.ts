@@ -139,6 +139,8 @@ t.test('tiny LayersModel: folded BN/activations/padding, pools, add, concat, den
   const expected = model.predict(x) as tf.Tensor;
   const net = compileLayersModel(model);
   t.same(net.fallbacks, [], 'no fallbacks');
+  // Nothing reads the source model without fallbacks, so compiling frees it (a wasm heap never shrinks).
+  t.throws(() => model.predict(x), 'the source model is freed at compile time');
   t.equal(net.endsInSoftmax, true, 'final Dense softmax stripped');
   const got = tf.tidy(() => tf.softmax(net.forward(x)));
   const d = maxAbsDiff(got, expected);
@@ -160,6 +162,7 @@ t.test('tiny LayersModel with an unsupported layer: falls back to layer.apply, l
   t.equal(net.fallbacks.length, 1, `one fallback: ${net.fallbacks}`);
   t.match(net.fallbacks[0], /LeakyReLU/, 'the LeakyReLU layer is the fallback');
   t.equal(net.endsInSoftmax, false, 'no softmax to strip');
+  tf.tidy(() => model.predict(x)); // the fallback runs the model's layers: it must stay alive
   const got = tf.tidy(() => net.forward(x));
   const d = maxAbsDiff(got, expected);
   t.ok(d < 1e-5, `compiled forward equals predict: max |diff| ${d.toExponential(2)}`);

@@ -15,7 +15,7 @@ export interface CompiledNet {
   endsInSoftmax: boolean;
   /** Layers/ops that are run through tfjs' own implementation instead of a fast op (empty for the bundled models). */
   fallbacks: string[];
-  /** Frees the compiled weights AND the source model (the net owns it: fallbacks run its layers). */
+  /** Frees the compiled weights, and the source model when fallbacks still run its layers (otherwise build() already freed it). */
   dispose(): void;
 }
 
@@ -88,6 +88,14 @@ export class ProgramBuilder {
   build(input: string, output: string, endsInSoftmax: boolean, disposeModel: () => void): CompiledNet {
     const steps = this.steps.slice();
     const consts = this.consts;
+    // Without fallbacks nothing reads the source model again (every weight the program uses is
+    // its own clone or folded copy), so free it now: a wasm heap never shrinks, and InceptionV3's
+    // original weights are ~95 MB that the warm-up pass and later passes can reuse instead.
+    let modelAlive = true;
+    if (this.fallbacks.length === 0) {
+      disposeModel();
+      modelAlive = false;
+    }
     return {
       endsInSoftmax,
       fallbacks: this.fallbacks.slice(),
@@ -109,7 +117,8 @@ export class ProgramBuilder {
         }),
       dispose: () => {
         this.abandon();
-        disposeModel();
+        if (modelAlive) disposeModel();
+        modelAlive = false;
       },
     };
   }
