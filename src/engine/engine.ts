@@ -15,6 +15,7 @@ import { DI_DEFAULTS } from './attacks/modifiers';
 import { EngineMetrics } from './metrics';
 import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
 import { seededRandom } from './random';
+import { splitGradProbs } from './gradients';
 import type { GradientRunner } from './runner';
 import { BatchScheduler, type SchedulerOptions } from './scheduler';
 import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from './types';
@@ -36,6 +37,12 @@ export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJo
 interface Probs {
   perModel: Float32Array[];
   ensemble: Float32Array;
+}
+
+function withEnsemble(perModel: Float32Array[]): Probs {
+  const ensemble = new Float32Array(perModel[0].length);
+  for (const p of perModel) p.forEach((v, i) => (ensemble[i] += v / perModel.length));
+  return { perModel, ensemble };
 }
 
 const argmax = (p: Float32Array) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
@@ -133,10 +140,7 @@ export class Engine implements AttackEngine {
   private async probabilities(models: ModelSpec[], img: RgbImage | { data: Float32Array; width: number; height: number }, signal?: AbortSignal): Promise<Probs> {
     const image = 'rgb' in img ? Float32Array.from(img.rgb) : img.data;
     const req = { image, height: img.height, width: img.width };
-    const perModel = await Promise.all(models.map((m) => this.scheduler.probabilities(m.id, req, signal)));
-    const ensemble = new Float32Array(perModel[0].length);
-    for (const p of perModel) p.forEach((v, i) => (ensemble[i] += v / perModel.length));
-    return { perModel, ensemble };
+    return withEnsemble(await Promise.all(models.map((m) => this.scheduler.probabilities(m.id, req, signal))));
   }
 
   async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
@@ -190,13 +194,16 @@ export class Engine implements AttackEngine {
     const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
     attack.modifiers = { di: params.di ? DI_DEFAULTS : undefined, ti: params.ti || undefined };
     const signal = params.signal;
-    const before = await this.probabilities(models, image, signal);
-    const cleanLabel = argmax(before.ensemble);
+    const leastLikely = !params.targeted && (params.targetSelection ?? 'least-likely') === 'least-likely';
+    // When the objective does not depend on the clean prediction, the first gradient pass also
+    // returns it (its forward pass computes it anyway): one forward pass per model less. It
+    // cannot when step 0 has a diverse-inputs draw; then a separate pass computes it after.
+    let before = params.targeted || (!leastLikely && params.label !== undefined) ? undefined : await this.probabilities(models, image, signal);
     const objective = params.targeted
       ? { cls: params.target!, towards: true }
-      : (params.targetSelection ?? 'least-likely') === 'least-likely'
-        ? { cls: argmin(before.ensemble), towards: true }
-        : { cls: params.label ?? cleanLabel, towards: false };
+      : leastLikely
+        ? { cls: argmin(before!.ensemble), towards: true }
+        : { cls: params.label ?? argmax(before!.ensemble), towards: false };
 
     const clean = imageToTensor(image);
     const lower = tf.tidy(() => tf.maximum(tf.sub(clean, params.eps), 0) as tf.Tensor4D);
@@ -212,14 +219,22 @@ export class Engine implements AttackEngine {
         random: seededRandom(params.seed ?? 0),
       };
       const logit = params.loss === 'logit' ? { logit: true } : {};
-      const oracle: DirectionOracle = async (x, _iteration, diverse) => {
+      const oracle: DirectionOracle = async (x, iteration, diverse) => {
         if (signal?.aborted) throw new AbortedError(signal.reason);
         const pixels = (await x.data()) as Float32Array;
-        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, ...logit };
-        const grads = await Promise.all(models.map((m) => this.scheduler.direction(m.id, req, signal)));
+        const withProbs = before === undefined && iteration === 0 && diverse === undefined;
+        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, withProbs, ...logit };
+        let grads = await Promise.all(models.map((m) => this.scheduler.direction(m.id, req, signal)));
+        if (withProbs) {
+          const split = grads.map((g) => splitGradProbs(g, req));
+          before = withEnsemble(split.map((s) => s.probs));
+          grads = split.map((s) => s.grad);
+        }
         return grads.map((g) => tf.tensor4d(g, [1, image.height, image.width, 3]));
       };
       const raw = await attack.run(ctx, oracle);
+      const cleanProbs = before ?? (await this.probabilities(models, image, signal));
+      const cleanLabel = argmax(cleanProbs.ensemble);
       const rounded = tf.tidy(() => roundIntoBox(raw, clean, params.eps));
       raw.dispose();
       owned.push(rounded);
@@ -243,8 +258,8 @@ export class Engine implements AttackEngine {
         success,
         ...distances(out.rgb, image.rgb),
         elapsedMs: Date.now() - started,
-        models: models.map((m, i) => ({ id: m.id, ...verdict(before.perModel[i], after.perModel[i]) })),
-        ensemble: verdict(before.ensemble, after.ensemble),
+        models: models.map((m, i) => ({ id: m.id, ...verdict(cleanProbs.perModel[i], after.perModel[i]) })),
+        ensemble: verdict(cleanProbs.ensemble, after.ensemble),
       };
     } finally {
       for (const t of owned) t.dispose();

@@ -21,6 +21,19 @@ export interface GradRequest {
   /** The class's raw logit instead of its log-softmax (absent: cross-entropy). */
   logit?: boolean;
   diverse?: DiverseInput;
+  /**
+   * Also return the network's softmax probabilities for this input (as the network saw it, with
+   * the diverse draw if any), appended after the gradient: result length height*width*3 + classes.
+   * The forward pass computes them anyway; an attack's first step uses them as its "before"
+   * prediction instead of a separate pass (see splitGradProbs).
+   */
+  withProbs?: boolean;
+}
+
+/** Splits a withProbs result into the gradient and the probabilities (views, no copy). */
+export function splitGradProbs(result: Float32Array, req: Pick<GradRequest, 'height' | 'width'>): { grad: Float32Array; probs: Float32Array } {
+  const n = req.height * req.width * 3;
+  return { grad: result.subarray(0, n), probs: result.subarray(n) };
 }
 
 /** Each request's score of its class: log-softmax (cross-entropy's negative), or the raw logit. */
@@ -63,6 +76,8 @@ export function batchDirections(model: Classifier, reqs: GradRequest[], microBat
 }
 
 function onePass(model: Classifier, reqs: GradRequest[]): Float32Array[] {
+  const wantProbs = reqs.some((r) => r.withProbs);
+  let probs: tf.Tensor2D | undefined;
   const grads = tf.tidy(() => {
     const xs = reqs.map((r) => tf.tensor4d(r.image, [1, r.height, r.width, 3]));
     // towards: minimise CE = maximise log p; away: maximise CE. The direction is the gradient of
@@ -71,11 +86,22 @@ function onePass(model: Classifier, reqs: GradRequest[]): Float32Array[] {
     const objective = (...images: tf.Tensor[]) => {
       const inputs = images.map((x, i) => model.preprocess(x as tf.Tensor4D, reqs[i].diverse));
       const logits = model.forwardInputs(inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 0) as tf.Tensor4D));
+      if (wantProbs) probs = tf.keep(tf.softmax(logits));
       return tf.sum(tf.mul(scoreAt(logits, reqs), signs)) as tf.Scalar;
     };
     return tf.grads(objective)(xs);
   });
-  return readAndDispose(grads);
+  const out = readAndDispose(grads);
+  if (!probs) return out;
+  const k = probs.shape[1];
+  const [flat] = readAndDispose([probs]);
+  return out.map((g, i) => {
+    if (!reqs[i].withProbs) return g;
+    const both = new Float32Array(g.length + k);
+    both.set(g);
+    both.set(flat.subarray(i * k, (i + 1) * k), g.length);
+    return both;
+  });
 }
 
 /** Softmax probabilities for a batch of images on one model (no gradient). */

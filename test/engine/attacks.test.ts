@@ -118,3 +118,40 @@ t.test('an aborted attack stops between iterations and frees its tensors', async
   t.equal(tf.memory().numTensors, before);
   e.dispose();
 });
+
+t.test("the clean prediction comes from the first gradient pass when the objective allows, and equals classify's", async (t) => {
+  class CountingRunner extends LocalRunner {
+    probabilityPasses = 0;
+    override async probabilities(model: string, reqs: Parameters<LocalRunner['probabilities']>[1]) {
+      this.probabilityPasses++;
+      return super.probabilities(model, reqs);
+    }
+  }
+  const image = tinyImage(W, H, 13);
+  const cases = [
+    { name: 'targeted', params: { targeted: true, target: 1 }, passes: [2] },
+    // Step 0 of a DI attack may see a resized input: then the clean prediction takes its own pass.
+    ...[0, 1, 2, 3, 4, 5].map((seed) => ({ name: `targeted + di, seed ${seed}`, params: { targeted: true, target: 1, di: true, seed }, passes: [2, 4] })),
+    { name: 'untargeted, least-likely', params: { targeted: false }, passes: [4] },
+    { name: 'untargeted, away from a given label', params: { targeted: false, targetSelection: 'max-loss' as const, label: 2 }, passes: [2] },
+  ];
+  const seen = new Set<number>();
+  for (const c of cases) {
+    const runner = new CountingRunner('wasm');
+    runner.add(tinyClassifier('m1', 1));
+    runner.add(tinyClassifier('m2', 2));
+    const e = new Engine(runner);
+    const clean = await e.classify(image, { topK: 1 });
+    runner.probabilityPasses = 0;
+    const out = await e.attack(image, { method: 'mi-fgsm', eps: 8, iterations: 3, ...c.params });
+    t.ok(c.passes.includes(runner.probabilityPasses), `${c.name}: ${runner.probabilityPasses} probability passes (2 = only the final check)`);
+    if (c.name.includes('di')) seen.add(runner.probabilityPasses);
+    out.models.forEach((m, i) => {
+      t.equal(m.before.label, clean.models[i].top[0].label, `${c.name}: ${m.id} clean label`);
+      t.ok(Math.abs(m.before.prob - clean.models[i].top[0].prob) < 1e-6, `${c.name}: ${m.id} clean probability`);
+    });
+    t.equal(out.ensemble.before.label, clean.ensemble.top[0].label, `${c.name}: ensemble clean label`);
+    e.dispose();
+  }
+  t.same([...seen].sort(), [2, 4], 'the DI seeds cover both paths (first pass, and a separate one)');
+});

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import * as tf from '@tensorflow/tfjs';
-import { batchDirections, type GradRequest } from '../../src/engine/gradients';
+import { batchDirections, batchProbabilities, splitGradProbs, type GradRequest } from '../../src/engine/gradients';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
 t.before(() => useBackend());
@@ -83,5 +83,24 @@ t.test('no tensors leak from a batched pass', async (t) => {
   const before = tf.memory().numTensors;
   batchDirections(model, [{ image: Float32Array.from(tinyImage(12, 10, 1).rgb), height: 10, width: 12, cls: 0, towards: true }]);
   t.equal(tf.memory().numTensors, before);
+  model.dispose();
+});
+
+t.test('withProbs: the same gradient bytes, plus the probabilities a separate forward pass gives', async (t) => {
+  const model = tinyClassifier('probs', 7);
+  const plain: GradRequest = { image: Float32Array.from(tinyImage(12, 10, 1).rgb), height: 10, width: 12, cls: 2, towards: true };
+  const other: GradRequest = { image: Float32Array.from(tinyImage(7, 9, 2).rgb), height: 9, width: 7, cls: 0, towards: false };
+  const [gradOnly] = batchDirections(model, [plain]);
+  const before = tf.memory().numTensors;
+  const [both, second] = batchDirections(model, [{ ...plain, withProbs: true }, other]);
+  t.equal(tf.memory().numTensors, before, 'no tensors leak');
+  t.equal(second.length, 9 * 7 * 3, 'a request without withProbs gets the gradient alone');
+  const { grad, probs } = splitGradProbs(both, plain);
+  t.same(Buffer.from(grad.slice().buffer), Buffer.from(gradOnly.buffer), 'gradient bytes unchanged');
+  const [separate] = batchProbabilities(model, [plain]);
+  t.equal(probs.length, separate.length, 'one probability per class');
+  const diff = Math.max(...[...probs].map((p, i) => Math.abs(p - separate[i])));
+  t.ok(diff < 1e-6, `probabilities match a separate forward pass (max |diff| ${diff.toExponential(1)})`);
+  t.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-5, 'they sum to 1');
   model.dispose();
 });
