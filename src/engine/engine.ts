@@ -224,13 +224,18 @@ export class Engine implements AttackEngine {
         const pixels = (await x.data()) as Float32Array;
         const withProbs = before === undefined && iteration === 0 && diverse === undefined;
         const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, withProbs, ...logit };
-        let grads = await Promise.all(models.map((m) => this.scheduler.direction(m.id, req, signal)));
-        if (withProbs) {
-          const split = grads.map((g) => splitGradProbs(g, req));
-          before = withEnsemble(split.map((s) => s.probs));
-          grads = split.map((s) => s.grad);
-        }
-        return grads.map((g) => tf.tensor4d(g, [1, image.height, image.width, 3]));
+        const probs: Float32Array[] = [];
+        // One promise per model, so that the attack can start on each model's direction while the others run.
+        return models.map((m, i) =>
+          this.scheduler.direction(m.id, req, signal).then((result) => {
+            let grad = result;
+            if (withProbs) {
+              ({ grad, probs: probs[i] } = splitGradProbs(result, req));
+              if (probs.filter(Boolean).length === models.length) before = withEnsemble(probs);
+            }
+            return tf.tensor4d(grad, [1, image.height, image.width, 3]);
+          }),
+        );
       };
       const raw = await attack.run(ctx, oracle);
       const cleanProbs = before ?? (await this.probabilities(models, image, signal));

@@ -26,10 +26,12 @@ export interface AttackContext {
 }
 
 /**
- * Returns, for the current image, one direction per model (same shape as x). `diverse`, when
+ * Asks for the current image's directions: resolves, once the requests are out, to one pending
+ * direction per model (same shape as x), in model order. Models finish at different times; the
+ * loop prepares each direction as it arrives (see IterativeAttack.prepare). `diverse`, when
  * set, is the diverse-inputs draw every model applies to its input for this step.
  */
-export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput) => Promise<tf.Tensor4D[]>;
+export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput) => Promise<Array<Promise<tf.Tensor4D>>>;
 
 /** Options any iterative method can take (see ./modifiers). */
 export interface Modifiers {
@@ -52,8 +54,32 @@ export abstract class IterativeAttack {
   readonly defaultIterations: number = 20;
   modifiers: Modifiers = {};
 
-  /** Update to add to x at this step, before projection. `directions` has one entry per model. */
+  /**
+   * Update to add to x at this step, before projection. `directions` has one entry per model,
+   * each already through prepare().
+   */
   protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D;
+
+  /**
+   * The part of a step that concerns one model alone (mng: its normalised, box-clipped step).
+   * The loop calls it as soon as that model's direction arrives, so that it overlaps the
+   * passes of the models still running. Default: the direction itself.
+   */
+  protected perModel(_x: tf.Tensor4D, direction: tf.Tensor4D, _ctx: AttackContext): tf.Tensor4D {
+    return direction;
+  }
+
+  /** One model's direction, ready for step(): TI smoothing (when on), then perModel(). Disposes `direction`. */
+  prepare(x: tf.Tensor4D, direction: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    const ti = this.modifiers.ti;
+    let out: tf.Tensor4D | undefined;
+    try {
+      out = tf.tidy(() => this.perModel(x, ti ? translationInvariant(direction, ti) : direction, ctx));
+      return out;
+    } finally {
+      if (out !== direction) direction.dispose();
+    }
+  }
 
   /** How many iterations this attack actually runs for a requested count (fgsm: always 1). */
   iterationsFor(requested: number): number {
@@ -64,8 +90,21 @@ export abstract class IterativeAttack {
     return { x: tf.keep(ctx.clean.clone()), iteration: 0, memory: {} };
   }
 
-  /** One step: directions in, projected image out. Disposes the previous x. */
+  /** One step from raw directions (one per model): projected image out. Disposes the previous x and the directions. */
   advance(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+    return this.applyStep(state, directions.map((d) => this.prepare(state.x, d, ctx)), ctx);
+  }
+
+  /** One step from prepared directions. Disposes the previous x and the directions. */
+  private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+    try {
+      return this.update(state, directions, ctx);
+    } finally {
+      for (const d of directions) d.dispose();
+    }
+  }
+
+  private update(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
     const prevMemory = { ...state.memory };
     const next = tf.tidy(() => {
       const delta = this.step(state.x, directions, ctx, state);
@@ -95,16 +134,9 @@ export abstract class IterativeAttack {
     try {
       const n = this.iterationsFor(ctx.iterations);
       for (let i = 0; i < n; i++) {
+        const x = state.x;
         const diverse = this.modifiers.di ? drawDiverse(ctx.random, this.modifiers.di) : undefined;
-        const raw = await oracle(state.x, i, diverse);
-        const ti = this.modifiers.ti;
-        const directions = ti ? raw.map((d) => translationInvariant(d, ti)) : raw;
-        if (ti) for (const d of raw) d.dispose();
-        try {
-          state = this.advance(state, directions, ctx);
-        } finally {
-          for (const d of directions) d.dispose();
-        }
+        state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
         if (between) await between(i + 1);
       }
     } catch (err) {
@@ -113,6 +145,21 @@ export abstract class IterativeAttack {
     }
     return this.finish(state);
   }
+}
+
+/**
+ * Waits for every promise; on any failure frees the tensors of the ones that succeeded and
+ * rethrows the first failure (Promise.all would leave those tensors behind).
+ */
+async function settleAll(pending: Array<Promise<tf.Tensor4D>>): Promise<tf.Tensor4D[]> {
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const ok = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed) {
+    tf.dispose(ok);
+    throw failed.reason;
+  }
+  return ok;
 }
 
 /** Mean of the models' directions: the gradient of the ensemble's mean loss. */

@@ -11,7 +11,7 @@
  * absorbing step length, so the budget goes where it can still move the image.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IterativeAttack, perImageSum, type AttackContext } from './base';
+import { IterativeAttack, meanDirection, perImageSum, type AttackContext } from './base';
 import { clipToBox, insideBox } from './box';
 
 export type MngNorm = 'l1' | 'l2';
@@ -51,8 +51,13 @@ export class Mng extends IterativeAttack {
     });
   }
 
-  protected step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext): tf.Tensor4D {
-    const steps = directions.map((g) => this.modelStep(x, g, ctx));
-    return (steps.length === 1 ? steps[0] : tf.div(tf.addN(steps), steps.length)) as tf.Tensor4D;
+  // Each model's step needs only its own gradient: computed as soon as that gradient arrives.
+  protected override perModel(x: tf.Tensor4D, g: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    return this.modelStep(x, g, ctx);
+  }
+
+  /** `steps`: the per-model steps (perModel); the ensemble's step is their mean. */
+  protected step(_x: tf.Tensor4D, steps: tf.Tensor4D[]): tf.Tensor4D {
+    return meanDirection(steps);
   }
 }
