@@ -2,7 +2,9 @@
  * The eval report in three formats. Markdown is the seed's table: rows = methods, columns =
  * defenses, cells "hits, misses" (counts out of n), then the same as rates, with the attack's
  * seconds per image, the exact command, date, eps and n. CSV has one row per (method, defense).
- * JSON is { rows: [{ method, defense, n, hits, misses }], secondsPerImage, meta }.
+ * Targeted markdown adds hits per target class. JSON is { rows: [{ method, defense, n, hits,
+ * misses }], byTarget: [{ method, defense, target, n, hits }], predictions: [{ image, method,
+ * defense, label, prob }], secondsPerImage, meta }.
  */
 import type { EvalReport, EvalRow } from './run';
 
@@ -58,6 +60,18 @@ export function formatMarkdown(report: EvalReport): string {
     table(['method', ...defenses], methods.map((m) => [m, ...defenses.map((d) => rates(at(m, d)))]), align(0)),
     '',
   ];
+  if (report.byTarget.length) {
+    // Rows = (method, defense), columns = target classes, cells hits/n.
+    const targets = [...new Set(report.byTarget.map((r) => r.target))];
+    const cell = new Map(report.byTarget.map((r) => [`${r.method}\u0000${r.defense}\u0000${r.target}`, r]));
+    const rows = methods.flatMap((m) =>
+      defenses.map((d) => [m, d, ...targets.map((k) => {
+        const r = cell.get(`${m}\u0000${d}\u0000${k}`);
+        return r ? `${r.hits}/${r.n}` : '';
+      })]),
+    );
+    out.push('## hits by target class (hits/images with that target)', '', table(['method', 'defense', ...targets], rows, ['l', 'l', ...targets.map(() => 'r' as const)]), '');
+  }
   if (meta.images.length) {
     const header = meta.targeted ? ['image', 'clean label', 'target'] : ['image', 'clean label'];
     const rows = meta.images.map((i) => (meta.targeted ? [i.name, i.label, i.target ?? ''] : [i.name, i.label]));
@@ -90,7 +104,8 @@ export function formatCsv(report: EvalReport): string {
 
 export function formatJson(report: EvalReport): string {
   const rows = report.rows.map(({ method, defense, n, hits, misses }) => ({ method, defense, n, hits, misses }));
-  return JSON.stringify({ rows, secondsPerImage: report.secondsPerImage, meta: report.meta }, null, 2) + '\n';
+  const { byTarget, predictions, secondsPerImage, meta } = report;
+  return JSON.stringify({ rows, byTarget, predictions, secondsPerImage, meta }, null, 2) + '\n';
 }
 
 export function formatReport(report: EvalReport, format: ReportFormat): string {

@@ -45,6 +45,25 @@ export interface EvalRow {
   misses: number;
 }
 
+/** Targeted runs: one (method, defense) cell split by the target class. */
+export interface EvalTargetRow {
+  method: string;
+  defense: string;
+  target: string;
+  /** Images with this target. */
+  n: number;
+  hits: number;
+}
+
+/** What one defense predicted for one image after one method. */
+export interface EvalPrediction {
+  image: string;
+  method: string;
+  defense: string;
+  label: string;
+  prob: number;
+}
+
 export interface EvalImageInfo {
   name: string;
   label: string;
@@ -69,6 +88,13 @@ export interface EvalMeta {
 
 export interface EvalReport {
   rows: EvalRow[];
+  /**
+   * Targeted runs only (else empty): hits per target class, in class order. Which targets a
+   * defense can be pushed to is most of the story of transfer (see docs/RESULTS.md).
+   */
+  byTarget: EvalTargetRow[];
+  /** Every defense's prediction for every image and method, images in input order. */
+  predictions: EvalPrediction[];
   /** Attack wall time per image, seconds, per method. */
   secondsPerImage: Record<string, number>;
   meta: EvalMeta;
@@ -150,10 +176,29 @@ export async function runEval(
 
   // Tally in image order, so the report is the same whatever the concurrency.
   const images: EvalImageInfo[] = [];
+  const predictions: EvalPrediction[] = [];
+  // [method][defense][target class] -> { n, hits }
+  const perTarget = settings.methods.map(() => settings.defenses.map(() => labels.map(() => ({ n: 0, hits: 0 }))));
   for (const r of perImage) {
     images.push(r.info);
     for (const { m, d, top } of r.outcomes) {
       tallies[m][d].add({ image: images.length - 1, name: r.info.name, index: top.index, label: top.label, prob: top.prob }, r.clean, r.target);
+      predictions.push({ image: r.info.name, method: settings.methods[m].name, defense: settings.defenses[d].spec, label: top.label, prob: top.prob });
+      if (r.target !== undefined) {
+        const cell = perTarget[m][d][r.target];
+        cell.n++;
+        if (top.index === r.target) cell.hits++;
+      }
+    }
+  }
+  const byTarget: EvalTargetRow[] = [];
+  if (settings.targeted) {
+    for (const [m, method] of settings.methods.entries()) {
+      for (const [d, defense] of settings.defenses.entries()) {
+        perTarget[m][d].forEach(({ n, hits }, k) => {
+          if (n) byTarget.push({ method: method.name, defense: defense.spec, target: labels[k], n, hits });
+        });
+      }
     }
   }
 
@@ -167,6 +212,8 @@ export async function runEval(
   const n = inputs.length;
   return {
     rows,
+    byTarget,
+    predictions,
     secondsPerImage: Object.fromEntries(settings.methods.map((method, m) => [method.name, n ? attackSeconds[m] / n : 0])),
     meta: {
       command: opts.command ?? '',

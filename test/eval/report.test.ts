@@ -10,6 +10,16 @@ const report: EvalReport = {
     { method: 'mi-fgsm+di+ti', defense: 'mobilenet_v2', n: 4, hits: 4, misses: 4 },
     { method: 'mi-fgsm+di+ti', defense: 'jpeg75+mobilenet_v2_mid', n: 4, hits: 3, misses: 4 },
   ],
+  byTarget: [
+    { method: 'fgsm', defense: 'mobilenet_v2', target: 'Drawing', n: 3, hits: 1 },
+    { method: 'fgsm', defense: 'mobilenet_v2', target: 'Sexy', n: 1, hits: 0 },
+    { method: 'fgsm', defense: 'jpeg75+mobilenet_v2_mid', target: 'Drawing', n: 3, hits: 0 },
+    { method: 'fgsm', defense: 'jpeg75+mobilenet_v2_mid', target: 'Sexy', n: 1, hits: 0 },
+    { method: 'mi-fgsm+di+ti', defense: 'mobilenet_v2', target: 'Drawing', n: 3, hits: 3 },
+    { method: 'mi-fgsm+di+ti', defense: 'mobilenet_v2', target: 'Sexy', n: 1, hits: 1 },
+    { method: 'mi-fgsm+di+ti', defense: 'jpeg75+mobilenet_v2_mid', target: 'Drawing', n: 3, hits: 3 },
+  ],
+  predictions: [{ image: 'a.png', method: 'fgsm', defense: 'mobilenet_v2', label: 'Drawing', prob: 0.5 }],
   secondsPerImage: { fgsm: 0.5, 'mi-fgsm+di+ti': 12.34 },
   meta: {
     command: 'advserve eval --images imgs --methods fgsm,mi-fgsm+di+ti',
@@ -54,8 +64,23 @@ t.test('markdown: the seed table (counts, then rates) with command, date, eps, n
   ]);
 });
 
+t.test('markdown, targeted: hits per target class, rows = (method, defense)', async (t) => {
+  const lines = formatMarkdown(report).split('\n');
+  const at = lines.indexOf('## hits by target class (hits/images with that target)');
+  t.ok(at > 0, 'section present');
+  t.same(lines.slice(at + 2, at + 8), [
+    '| method        | defense                 | Drawing | Sexy |',
+    '| ------------- | ----------------------- | ------: | ---: |',
+    '| fgsm          | mobilenet_v2            |     1/3 |  0/1 |',
+    '| fgsm          | jpeg75+mobilenet_v2_mid |     0/3 |  0/1 |',
+    '| mi-fgsm+di+ti | mobilenet_v2            |     3/3 |  1/1 |',
+    '| mi-fgsm+di+ti | jpeg75+mobilenet_v2_mid |     3/3 |      |',
+  ]);
+  t.notMatch(formatMarkdown({ ...report, byTarget: [] }), 'hits by target class', 'no section without per-target rows (untargeted)');
+});
+
 t.test('markdown: untargeted hits show as a dash', async (t) => {
-  const untargeted: EvalReport = { ...report, rows: report.rows.map((r) => ({ ...r, hits: null })), meta: { ...report.meta, targeted: false } };
+  const untargeted: EvalReport = { ...report, byTarget: [], rows: report.rows.map((r) => ({ ...r, hits: null })), meta: { ...report.meta, targeted: false } };
   const md = formatMarkdown(untargeted);
   t.match(md, /^# advserve eval: untargeted/);
   t.match(md, '| fgsm          |         –, 3 |                    –, 2 |    0.50 |');
@@ -79,9 +104,11 @@ t.test('csv: one row per method and defense', async (t) => {
   t.equal(untargeted.split('\n')[1], 'fgsm,mobilenet_v2,4,,3,,0.75,0.5');
 });
 
-t.test('json: rows, secondsPerImage, meta', async (t) => {
+t.test('json: rows, byTarget, predictions, secondsPerImage, meta', async (t) => {
   const doc = JSON.parse(formatJson(report));
   t.same(doc.rows, report.rows);
+  t.same(doc.byTarget, report.byTarget);
+  t.same(doc.predictions, report.predictions);
   t.same(doc.secondsPerImage, report.secondsPerImage);
   t.same(doc.meta, report.meta);
 });

@@ -43,6 +43,20 @@ t.test('runEval: clean labels from all models, seeded targets, counts per method
       'mi-fgsm+di+ti fake_b 2 0 0',
     ],
   );
+  // fake_a follows the attack: every attacked image hits its target there; fake_b never moves.
+  const targetA = FAKE_LABELS[pickTarget(5, 'a.png', 2, 5)], targetB = FAKE_LABELS[pickTarget(5, 'b.png', 4, 5)];
+  const perTarget = (method: string, defense: string) =>
+    report.byTarget.filter((r) => r.method === method && r.defense === defense).map((r) => `${r.target} ${r.hits}/${r.n}`);
+  const expectTargets = (hitA: number, hitB: number) =>
+    targetA === targetB
+      ? [`${targetA} ${hitA + hitB}/2`]
+      : FAKE_LABELS.filter((l) => l === targetA || l === targetB).map((l) => (l === targetA ? `${l} ${hitA}/1` : `${l} ${hitB}/1`));
+  t.same(perTarget('fgsm', 'fake_a'), expectTargets(1, 1), 'by target: fgsm on fake_a');
+  t.same(perTarget('fgsm', 'fake_b'), expectTargets(0, 0), 'by target: fgsm on fake_b');
+  t.same(perTarget('none', 'median3+fake_a'), expectTargets(0, 0), 'by target: no attack');
+  t.equal(report.predictions.length, 2 * 3 * 3, 'one prediction per image, method and defense');
+  t.match(report.predictions.find((p) => p.image === 'b.png' && p.method === 'fgsm' && p.defense === 'fake_a'), { label: targetB });
+  t.match(report.predictions.find((p) => p.image === 'b.png' && p.method === 'fgsm' && p.defense === 'fake_b'), { label: 'Sexy' });
   t.same(Object.keys(report.secondsPerImage), ['none', 'fgsm', 'mi-fgsm+di+ti']);
   t.equal(report.secondsPerImage.none, 0);
   t.equal(engine.attackCalls.length, 4, 'two attacking methods x two images');
@@ -53,6 +67,7 @@ t.test('runEval: clean labels from all models, seeded targets, counts per method
   const untargeted = await runEval(new PixelEngine(), inputs({ 'a.png': 90, 'b.png': 170 }), { ...settings, targeted: false, methods: parseMethodList('fgsm') });
   t.same(untargeted.rows.map((r) => `${r.defense} ${r.hits} ${r.misses}`), ['fake_a null 2', 'median3+fake_a null 2', 'fake_b null 0']);
   t.notOk(untargeted.meta.images.some((i) => 'target' in i));
+  t.same(untargeted.byTarget, [], 'no per-target rows untargeted');
 });
 
 t.test('targets: seeded, never the clean label, independent of the other files', async (t) => {
