@@ -66,10 +66,14 @@ export async function applyTransforms(image: RgbImage, defense: Defense, ctx: { 
 }
 
 /** The defense's top-1 prediction for one image. */
+/** The defense's top class for an image, and its probability of every class (by class index). */
 export async function classifyDefended(engine: AttackEngine, image: RgbImage, defense: Defense, random: () => number) {
   const input = await applyTransforms(image, defense, { random, inputSize: modelInputSize(engine, defense.model) });
-  const out = await engine.classify(input, { models: [defense.model], topK: 1 });
-  return out.ensemble.top[0];
+  const classes = engine.labels([defense.model]).length;
+  const ranked = (await engine.classify(input, { models: [defense.model], topK: classes })).ensemble.top;
+  const probs = new Array<number>(classes).fill(0);
+  for (const r of ranked) probs[r.index] = r.prob;
+  return { top: ranked[0], probs };
 }
 
 /** Running counts for one defense. */
@@ -117,7 +121,7 @@ export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[]
   for (const [d, defense] of defenses.entries()) {
     for (const [i, item] of images.entries()) {
       opts.signal?.throwIfAborted();
-      const top = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
+      const { top } = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
       tallies[d].add({ image: i, ...(item.name !== undefined ? { name: item.name } : {}), index: top.index, label: top.label, prob: top.prob }, item.label, item.target);
     }
   }

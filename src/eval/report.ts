@@ -4,7 +4,7 @@
  * seconds per image, the exact command, date, eps and n. CSV has one row per (method, defense).
  * Targeted markdown adds hits per target class. JSON is { rows: [{ method, defense, n, hits,
  * misses }], byTarget: [{ method, defense, target, n, hits }], predictions: [{ image, method,
- * defense, label, prob }], secondsPerImage, meta }.
+ * defense, label, prob, targetProb? }], secondsPerImage, meta }.
  */
 import type { EvalReport, EvalRow } from './run';
 

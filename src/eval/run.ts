@@ -62,6 +62,8 @@ export interface EvalPrediction {
   defense: string;
   label: string;
   prob: number;
+  /** Targeted runs: the defense's probability of the target (how close a miss came). */
+  targetProb?: number;
 }
 
 export interface EvalImageInfo {
@@ -131,7 +133,7 @@ export async function runEval(
   const total = inputs.length * settings.methods.length;
   let done = 0;
 
-  type Outcome = { m: number; d: number; top: { index: number; label: string; prob: number } };
+  type Outcome = { m: number; d: number; top: { index: number; label: string; prob: number }; probs: number[] };
   const perImage: { info: EvalImageInfo; clean: number; target?: number; outcomes: Outcome[] }[] = new Array(inputs.length);
 
   const evaluate = async (i: number) => {
@@ -159,8 +161,8 @@ export async function runEval(
       const seconds = method.params ? (performance.now() - started) / 1000 : 0;
       attackSeconds[m] += seconds;
       for (const [d, defense] of settings.defenses.entries()) {
-        const top = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
-        outcomes.push({ m, d, top });
+        const { top, probs } = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
+        outcomes.push({ m, d, top, probs });
       }
       opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds });
     }
@@ -181,9 +183,16 @@ export async function runEval(
   const perTarget = settings.methods.map(() => settings.defenses.map(() => labels.map(() => ({ n: 0, hits: 0 }))));
   for (const r of perImage) {
     images.push(r.info);
-    for (const { m, d, top } of r.outcomes) {
+    for (const { m, d, top, probs } of r.outcomes) {
       tallies[m][d].add({ image: images.length - 1, name: r.info.name, index: top.index, label: top.label, prob: top.prob }, r.clean, r.target);
-      predictions.push({ image: r.info.name, method: settings.methods[m].name, defense: settings.defenses[d].spec, label: top.label, prob: top.prob });
+      predictions.push({
+        image: r.info.name,
+        method: settings.methods[m].name,
+        defense: settings.defenses[d].spec,
+        label: top.label,
+        prob: top.prob,
+        ...(r.target !== undefined ? { targetProb: probs[r.target] } : {}),
+      });
       if (r.target !== undefined) {
         const cell = perTarget[m][d][r.target];
         cell.n++;

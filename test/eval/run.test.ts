@@ -57,6 +57,9 @@ t.test('runEval: clean labels from all models, seeded targets, counts per method
   t.equal(report.predictions.length, 2 * 3 * 3, 'one prediction per image, method and defense');
   t.match(report.predictions.find((p) => p.image === 'b.png' && p.method === 'fgsm' && p.defense === 'fake_a'), { label: targetB });
   t.match(report.predictions.find((p) => p.image === 'b.png' && p.method === 'fgsm' && p.defense === 'fake_b'), { label: 'Sexy' });
+  // The fake engine gives the predicted class 0.6 and the others 0.1 each.
+  t.equal(report.predictions.find((p) => p.image === 'b.png' && p.method === 'fgsm' && p.defense === 'fake_a')?.targetProb, 0.6, 'hit: the target is the top class');
+  t.ok(Math.abs(report.predictions.find((p) => p.image === 'b.png' && p.method === 'none' && p.defense === 'fake_a')!.targetProb! - 0.1) < 1e-12, 'miss: the target keeps its share');
   t.same(Object.keys(report.secondsPerImage), ['none', 'fgsm', 'mi-fgsm+di+ti']);
   t.equal(report.secondsPerImage.none, 0);
   t.equal(engine.attackCalls.length, 4, 'two attacking methods x two images');
@@ -68,6 +71,7 @@ t.test('runEval: clean labels from all models, seeded targets, counts per method
   t.same(untargeted.rows.map((r) => `${r.defense} ${r.hits} ${r.misses}`), ['fake_a null 2', 'median3+fake_a null 2', 'fake_b null 0']);
   t.notOk(untargeted.meta.images.some((i) => 'target' in i));
   t.same(untargeted.byTarget, [], 'no per-target rows untargeted');
+  t.notOk(untargeted.predictions.some((p) => 'targetProb' in p), 'no target probability untargeted');
 });
 
 t.test('targets: seeded, never the clean label, independent of the other files', async (t) => {

@@ -42,7 +42,7 @@ t.test('counts hits and misses per defense', async (t) => {
   t.match(by['bits1+fake_a'], { n: 3, hits: 3, misses: 3, hitRate: 1, missRate: 1 });
   t.match(by.fake_b, { n: 3, hits: 0, misses: 1, hitRate: 0 });
   t.equal(engine.classifyCalls.length, 9, 'one classification per image and defense');
-  t.ok(engine.classifyCalls.every((c) => c.opts.topK === 1 && c.opts.models?.length === 1));
+  t.ok(engine.classifyCalls.every((c) => c.opts.topK === 5 && c.opts.models?.length === 1), 'each call asks one model for all 5 classes');
   const squeezed = engine.classifyCalls.filter((c) => c.opts.models![0] === 'fake_a').slice(3, 6);
   t.same(squeezed.map((c) => c.image.rgb[0]), [0, 255, 0], 'bits1 ran before fake_a');
 });
