@@ -25,6 +25,8 @@ export interface Prediction {
   index: number;
   label: string;
   prob: number;
+  /** The defense's probability of the image's target, when it has one. */
+  targetProb?: number;
 }
 
 export interface DefenseResult {
@@ -121,8 +123,16 @@ export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[]
   for (const [d, defense] of defenses.entries()) {
     for (const [i, item] of images.entries()) {
       opts.signal?.throwIfAborted();
-      const { top } = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
-      tallies[d].add({ image: i, ...(item.name !== undefined ? { name: item.name } : {}), index: top.index, label: top.label, prob: top.prob }, item.label, item.target);
+      const { top, probs } = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
+      const prediction: Prediction = {
+        image: i,
+        ...(item.name !== undefined ? { name: item.name } : {}),
+        index: top.index,
+        label: top.label,
+        prob: top.prob,
+        ...(item.target !== undefined ? { targetProb: probs[item.target] } : {}),
+      };
+      tallies[d].add(prediction, item.label, item.target);
     }
   }
   return tallies.map((t) => t.result());

@@ -99,6 +99,7 @@ export const DefenseEvalJson = Type.Object(
             index: Type.Integer({ minimum: 0, description: 'Predicted class index.' }),
             label: Type.String({ description: 'Predicted label.' }),
             prob: Type.Number({ description: 'Its probability under the defense.' }),
+            targetProb: Type.Optional(Type.Number({ description: "The defense's probability of the image's target (only when targets were given): how close a miss came." })),
           }),
         ),
       }),

@@ -38,6 +38,8 @@ t.test('counts hits and misses per defense', async (t) => {
     [2, 'c.png', 'Porn', 3],
   ]);
   t.equal(by.fake_a.predictions[0].prob, 0.6);
+  // The fake gives the predicted class 0.6 and each other class 0.1: hit, hit, miss.
+  t.same(by.fake_a.predictions.map((p: { targetProb: number }) => Math.round(p.targetProb * 10) / 10), [0.6, 0.6, 0.1], "each prediction carries the defense's probability of the target");
   // one bit: 100 -> 0, so the third image turns Drawing: a miss and a hit more
   t.match(by['bits1+fake_a'], { n: 3, hits: 3, misses: 3, hitRate: 1, missRate: 1 });
   t.match(by.fake_b, { n: 3, hits: 0, misses: 1, hitRate: 0 });
@@ -55,6 +57,7 @@ t.test('untargeted: no targets, hits are null; defaults to every loaded model; r
   t.match(res.body.defenses[0], { n: 2, hits: null, hitRate: null, misses: 1, missRate: 0.5 });
   t.match(res.body.defenses[1], { n: 2, hits: null, misses: 2, missRate: 1 });
   t.notOk('name' in res.body.defenses[0].predictions[0] && res.body.defenses[0].predictions[0].name !== 'blob', 'no file name unless sent');
+  t.notOk('targetProb' in res.body.defenses[0].predictions[0], 'no target probability without targets');
 
   res = await request(server).post('/v1/defense/evaluate?labels=Porn&targets=Neutral&defenses=fake_b').set('Content-Type', 'image/png').send(await solid(10));
   t.equal(res.status, 200, res.text);
