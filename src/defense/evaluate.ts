@@ -67,7 +67,6 @@ export async function applyTransforms(image: RgbImage, defense: Defense, ctx: { 
   return out;
 }
 
-/** The defense's top-1 prediction for one image. */
 /** The defense's top class for an image, and its probability of every class (by class index). */
 export async function classifyDefended(engine: AttackEngine, image: RgbImage, defense: Defense, random: () => number) {
   const input = await applyTransforms(image, defense, { random, inputSize: modelInputSize(engine, defense.model) });
@@ -78,11 +77,31 @@ export async function classifyDefended(engine: AttackEngine, image: RgbImage, de
   return { top: ranked[0], probs };
 }
 
+/** One image's Prediction from classifyDefended's answer; with a target, its probability too. */
+export function predictionOf(
+  classified: Awaited<ReturnType<typeof classifyDefended>>,
+  image: number,
+  name: string | undefined,
+  target: number | undefined,
+): Prediction {
+  const { top, probs } = classified;
+  return {
+    image,
+    ...(name !== undefined ? { name } : {}),
+    index: top.index,
+    label: top.label,
+    prob: top.prob,
+    ...(target !== undefined ? { targetProb: probs[target] } : {}),
+  };
+}
+
 /** Running counts for one defense. */
 export class DefenseTally {
   private hits = 0;
   private targeted = 0;
   private misses = 0;
+  /** Target class index -> images aimed at it, and hits among them. */
+  private readonly perTarget = new Map<number, { n: number; hits: number }>();
   readonly predictions: Prediction[] = [];
 
   constructor(readonly defense: string) {}
@@ -91,9 +110,19 @@ export class DefenseTally {
     this.predictions.push(p);
     if (p.index !== label) this.misses++;
     if (target !== undefined) {
+      const hit = p.index === target;
       this.targeted++;
-      if (p.index === target) this.hits++;
+      if (hit) this.hits++;
+      const cell = this.perTarget.get(target) ?? { n: 0, hits: 0 };
+      cell.n++;
+      if (hit) cell.hits++;
+      this.perTarget.set(target, cell);
     }
+  }
+
+  /** Hits split by target class, in class order (targets no image had are left out). */
+  byTarget(): Array<{ target: number; n: number; hits: number }> {
+    return [...this.perTarget].sort(([a], [b]) => a - b).map(([target, c]) => ({ target, ...c }));
   }
 
   result(): DefenseResult {
@@ -123,16 +152,8 @@ export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[]
   for (const [d, defense] of defenses.entries()) {
     for (const [i, item] of images.entries()) {
       opts.signal?.throwIfAborted();
-      const { top, probs } = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
-      const prediction: Prediction = {
-        image: i,
-        ...(item.name !== undefined ? { name: item.name } : {}),
-        index: top.index,
-        label: top.label,
-        prob: top.prob,
-        ...(item.target !== undefined ? { targetProb: probs[item.target] } : {}),
-      };
-      tallies[d].add(prediction, item.label, item.target);
+      const classified = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
+      tallies[d].add(predictionOf(classified, i, item.name, item.target), item.label, item.target);
     }
   }
   return tallies.map((t) => t.result());

@@ -12,7 +12,7 @@
  */
 import type { AttackEngine } from '../engine/types';
 import { seededRandom } from '../engine/random';
-import { DefenseTally, classifyDefended, defenseRandom, mixSeed } from '../defense/evaluate';
+import { DefenseTally, classifyDefended, defenseRandom, mixSeed, predictionOf } from '../defense/evaluate';
 import type { Defense } from '../defense/parse';
 import type { RgbImage } from '../images/types';
 import type { MethodSpec } from './methods';
@@ -133,7 +133,7 @@ export async function runEval(
   const total = inputs.length * settings.methods.length;
   let done = 0;
 
-  type Outcome = { m: number; d: number; top: { index: number; label: string; prob: number }; probs: number[] };
+  type Outcome = { m: number; d: number; classified: Awaited<ReturnType<typeof classifyDefended>> };
   const perImage: { info: EvalImageInfo; clean: number; target?: number; outcomes: Outcome[] }[] = new Array(inputs.length);
 
   const evaluate = async (i: number) => {
@@ -161,8 +161,8 @@ export async function runEval(
       const seconds = method.params ? (performance.now() - started) / 1000 : 0;
       attackSeconds[m] += seconds;
       for (const [d, defense] of settings.defenses.entries()) {
-        const { top, probs } = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
-        outcomes.push({ m, d, top, probs });
+        const classified = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
+        outcomes.push({ m, d, classified });
       }
       opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds });
     }
@@ -179,37 +179,18 @@ export async function runEval(
   // Tally in image order, so the report is the same whatever the concurrency.
   const images: EvalImageInfo[] = [];
   const predictions: EvalPrediction[] = [];
-  // [method][defense][target class] -> { n, hits }
-  const perTarget = settings.methods.map(() => settings.defenses.map(() => labels.map(() => ({ n: 0, hits: 0 }))));
   for (const r of perImage) {
     images.push(r.info);
-    for (const { m, d, top, probs } of r.outcomes) {
-      tallies[m][d].add({ image: images.length - 1, name: r.info.name, index: top.index, label: top.label, prob: top.prob }, r.clean, r.target);
-      predictions.push({
-        image: r.info.name,
-        method: settings.methods[m].name,
-        defense: settings.defenses[d].spec,
-        label: top.label,
-        prob: top.prob,
-        ...(r.target !== undefined ? { targetProb: probs[r.target] } : {}),
-      });
-      if (r.target !== undefined) {
-        const cell = perTarget[m][d][r.target];
-        cell.n++;
-        if (top.index === r.target) cell.hits++;
-      }
+    for (const { m, d, classified } of r.outcomes) {
+      const p = predictionOf(classified, images.length - 1, r.info.name, r.target);
+      tallies[m][d].add(p, r.clean, r.target);
+      const { label, prob, targetProb } = p;
+      predictions.push({ image: r.info.name, method: settings.methods[m].name, defense: settings.defenses[d].spec, label, prob, ...(targetProb !== undefined ? { targetProb } : {}) });
     }
   }
-  const byTarget: EvalTargetRow[] = [];
-  if (settings.targeted) {
-    for (const [m, method] of settings.methods.entries()) {
-      for (const [d, defense] of settings.defenses.entries()) {
-        perTarget[m][d].forEach(({ n, hits }, k) => {
-          if (n) byTarget.push({ method: method.name, defense: defense.spec, target: labels[k], n, hits });
-        });
-      }
-    }
-  }
+  const byTarget: EvalTargetRow[] = settings.methods.flatMap((method, m) =>
+    tallies[m].flatMap((tally) => tally.byTarget().map(({ target, n, hits }) => ({ method: method.name, defense: tally.defense, target: labels[target], n, hits }))),
+  );
 
   const rows: EvalRow[] = [];
   for (const [m, method] of settings.methods.entries()) {

@@ -97,20 +97,17 @@ export abstract class IterativeAttack {
 
   /** One step from prepared directions. Disposes the previous x and the directions. */
   private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+    const prevMemory = { ...state.memory };
+    let next: tf.Tensor4D;
     try {
-      return this.update(state, directions, ctx);
+      next = tf.tidy(() => {
+        const delta = this.step(state.x, directions, ctx, state);
+        for (const t of Object.values(state.memory)) tf.keep(t);
+        return this.project(tf.add(state.x, delta) as tf.Tensor4D, ctx);
+      });
     } finally {
       for (const d of directions) d.dispose();
     }
-  }
-
-  private update(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
-    const prevMemory = { ...state.memory };
-    const next = tf.tidy(() => {
-      const delta = this.step(state.x, directions, ctx, state);
-      for (const t of Object.values(state.memory)) tf.keep(t);
-      return this.project(tf.add(state.x, delta) as tf.Tensor4D, ctx);
-    });
     state.x.dispose();
     // Variants replace memory entries in step(); free the ones they replaced.
     for (const [k, t] of Object.entries(prevMemory)) if (state.memory[k] !== t) t.dispose();
