@@ -17,7 +17,7 @@ import type { GradRequest } from '../src/engine/gradients';
 import { WorkerPool } from '../src/engine/pool/pool';
 import { LocalRunner, type GradientRunner } from '../src/engine/runner';
 import type { RgbImage } from '../src/images/types';
-import { loadModel } from '../src/models/registry';
+import { loadPasses, type NetRuntime } from '../src/engine/load-passes';
 import type { ModelSpec } from '../src/models/types';
 import { median, otherCpuProbe, timeRepeated, type RepeatPolicy } from './timing';
 
@@ -96,6 +96,7 @@ async function startRunner(
   warnings: string[],
   wasmThreads: number,
   microBatch: number,
+  runtime: NetRuntime,
 ): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
   if (workers > 0) {
     const loadMs: number[] = [];
@@ -104,7 +105,7 @@ async function startRunner(
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    }, { wasmThreads, microBatch });
+    }, { wasmThreads, microBatch, runtime });
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
@@ -114,8 +115,8 @@ async function startRunner(
   const loads: LoadInfo[] = [];
   const log = { info: () => undefined, warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`) };
   for (const spec of specs) {
-    const loaded = await loadModel(spec, log);
-    local.add(loaded.classifier);
+    const loaded = await loadPasses(spec, log, { runtime, backend, threads: wasmThreads, microBatch });
+    local.add(loaded.passes);
     loads.push({ id: spec.id, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks });
   }
   return { runner: local, loads };
@@ -160,6 +161,8 @@ export interface PhaseOptions {
   wasmThreads: number;
   /** Most images per network pass (ADVSERVE_MICRO_BATCH). */
   microBatch: number;
+  /** What runs the networks (ADVSERVE_RUNTIME). */
+  runtime: NetRuntime;
   specs: ModelSpec[];
   backend: string;
   images: RgbImage[];
@@ -184,7 +187,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

@@ -15,6 +15,7 @@
  *                                       follows from the other); e.g. --workers 1 --wasm-threads 2
  *   npm run bench -- --no-per-core      with threaded workers, skip the extra column of one single-threaded
  *                                       worker per core (the split `advserve eval` uses)
+ *   npm run bench -- --runtime R        what runs the networks: auto (default: the service's, ADVSERVE_RUNTIME), onnx, tfjs
  *   npm run bench -- --micro-batch M    most images per network pass (default: ADVSERVE_MICRO_BATCH, 2)
  *   npm run bench -- --in-process-batches 1,4,8   batches for the extra 1-thread (in-process) column
  *                                       (default 1; "none" to skip it)
@@ -53,6 +54,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     'wasm-threads': { type: 'string' },
     'micro-batch': { type: 'string' },
+    runtime: { type: 'string' },
     'no-per-core': { type: 'boolean', default: false },
     'in-process-batches': { type: 'string', default: '1' },
     python: { type: 'string', default: '/usr/bin/python3' },
@@ -93,13 +95,13 @@ const inProcessBatches =
   flags['in-process-batches'] === 'none' ? [] : batchList('in-process-batches', list(flags['in-process-batches'], ['1'])).filter((b) => batches.includes(b));
 // The flags stand in for the service's variables, and loadConfig splits the cores as the
 // service does (an unset one follows from the other).
-const FLAG_VARS = { workers: 'ADVSERVE_WORKERS', 'wasm-threads': 'ADVSERVE_WASM_THREADS', 'micro-batch': 'ADVSERVE_MICRO_BATCH' } as const;
+const FLAG_VARS = { workers: 'ADVSERVE_WORKERS', 'wasm-threads': 'ADVSERVE_WASM_THREADS', 'micro-batch': 'ADVSERVE_MICRO_BATCH', runtime: 'ADVSERVE_RUNTIME' } as const;
 const flagEnv: Record<string, string> = {};
 for (const [flag, name] of Object.entries(FLAG_VARS)) {
   const v = flags[flag as keyof typeof FLAG_VARS];
   if (v !== undefined) flagEnv[name] = v;
 }
-const { workers, wasmThreads, microBatch } = (() => {
+const { workers, wasmThreads, microBatch, runtime } = (() => {
   try {
     return loadConfig({ ...process.env, ...flagEnv });
   } catch (err) {
@@ -207,7 +209,7 @@ async function main() {
 
   const warnings: string[] = [];
   const tensorsBefore = tf.memory().numTensors;
-  const common = { microBatch, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
+  const common = { microBatch, runtime, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
   const service = await runPhase({ ...common, workers, wasmThreads, attackReps });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;

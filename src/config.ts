@@ -8,6 +8,11 @@ export interface Config {
   port: number;
   host: string;
   backend: BackendChoice;
+  /**
+   * What runs the networks' passes: 'onnx' (onnxruntime-node, native kernels), 'tfjs', or
+   * 'auto' (onnx when onnxruntime-node is installed and tfjs is on wasm). See src/engine/load-passes.ts.
+   */
+  runtime: NetRuntime;
   logLevel: string;
   /** Largest request body accepted, bytes (413 beyond). */
   maxBodyBytes: number;
@@ -26,8 +31,8 @@ export interface Config {
   /** Gradient worker threads, each with its own copy of the models; 0 computes on the main thread. */
   workers: number;
   /**
-   * XNNPACK threads inside each wasm engine (each worker, or the main thread when workers = 0).
-   * 1 uses tfjs' single-threaded wasm build; more, its threaded build.
+   * Threads inside each engine (each worker, or the main thread when workers = 0): XNNPACK's
+   * (1 uses tfjs' single-threaded wasm build; more, its threaded build) and onnxruntime's.
    */
   wasmThreads: number;
   /** Most images in one network pass inside a worker; bounds its memory (a wasm heap never shrinks). */
@@ -42,6 +47,7 @@ export interface Config {
 
 import { availableParallelism } from 'node:os';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
+import type { NetRuntime } from './engine/load-passes';
 
 export class ConfigError extends Error {}
 
@@ -89,10 +95,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (!['auto', 'tensorflow', 'wasm', 'cpu'].includes(backend)) {
     throw new ConfigError(`ADVSERVE_BACKEND must be one of auto, tensorflow, wasm, cpu; got "${backend}"`);
   }
+  const runtime = (env.ADVSERVE_RUNTIME || 'auto') as NetRuntime;
+  if (!['auto', 'onnx', 'tfjs'].includes(runtime)) {
+    throw new ConfigError(`ADVSERVE_RUNTIME must be one of auto, onnx, tfjs; got "${runtime}"`);
+  }
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
     backend,
+    runtime,
     logLevel: env.LOG_LEVEL ?? 'info',
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),

@@ -1,9 +1,10 @@
 /** Builds a ready engine from the configuration: backend, models, and where passes run. */
 import { initBackend, type BackendOptions } from '../backend';
 import type { Config } from '../config';
-import { bundledSpecs, loadModel, readFolderSpec, type LoadLog } from '../models/registry';
+import { bundledSpecs, readFolderSpec, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
 import { Engine } from './engine';
+import { loadPasses } from './load-passes';
 import { WorkerPool } from './pool/pool';
 import { LocalRunner, type GradientRunner } from './runner';
 
@@ -30,15 +31,17 @@ export async function createRunner(config: Config, backend: string, log: BootLog
     const pool = await WorkerPool.start(config.workers, config.backend, specs, log, {
       wasmThreads: config.wasmThreads,
       microBatch: config.microBatch,
+      runtime: config.runtime,
     });
-    for (const s of specs) log.info({ model: s.id, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
+    for (const s of specs) log.info({ model: s.id, backend: pool.backend, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
   const local = new LocalRunner(backend, config.microBatch);
+  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, microBatch: config.microBatch };
   for (const spec of specs) {
-    const loaded = await loadModel(spec, log);
-    local.add(loaded.classifier);
-    log.info({ model: spec.id, ms: loaded.loadMs, fallbacks: loaded.fallbacks }, 'model loaded and warmed up');
+    const loaded = await loadPasses(spec, log, options);
+    local.add(loaded.passes);
+    log.info({ model: spec.id, ms: loaded.loadMs, runtime: loaded.passes.runtime, fallbacks: loaded.fallbacks }, 'model loaded and warmed up');
   }
   return local;
 }

@@ -4,9 +4,17 @@
  * the worker pool (./pool) runs one slot per worker thread, each with its own resident models.
  */
 import type { Classifier, ModelSpec } from '../models/types';
-import { batchDirections, batchProbabilities, type GradRequest } from './gradients';
+import type { GradRequest } from './gradients';
+import { isModelPasses, TfjsPasses, type ImageRequest, type ModelPasses } from './passes';
 
-export type ImageRequest = Pick<GradRequest, 'image' | 'height' | 'width'>;
+export type { ImageRequest };
+
+/** What runs the networks, for /v1/models: the tfjs backend, 'onnxruntime', or both ('wasm+onnxruntime'). */
+export function backendLabel(tfjsBackend: string, runtimes: Array<'tfjs' | 'onnx'>): string {
+  const onnx = runtimes.filter((r) => r === 'onnx').length;
+  if (onnx === 0) return tfjsBackend;
+  return onnx === runtimes.length ? 'onnxruntime' : `${tfjsBackend}+onnxruntime`;
+}
 
 export interface GradientRunner {
   /** How many batches may run at once. */
@@ -20,42 +28,48 @@ export interface GradientRunner {
 
 export class LocalRunner implements GradientRunner {
   readonly slots = 1;
-  private readonly models = new Map<string, Classifier>();
+  private readonly models = new Map<string, ModelPasses>();
 
   constructor(
-    readonly backend: string,
+    private readonly tfjsBackend: string,
     /** Most images in one network pass (see batchDirections). */
     private readonly microBatch = Infinity,
   ) {}
 
-  add(model: Classifier): void {
+  get backend(): string {
+    return backendLabel(this.tfjsBackend, [...this.models.values()].map((m) => m.runtime));
+  }
+
+  /** A loaded model: a tfjs classifier, or passes from loadPasses (either runtime). */
+  add(model: Classifier | ModelPasses): void {
     if (this.models.has(model.spec.id)) throw new Error(`two models share the id "${model.spec.id}"`);
-    this.models.set(model.spec.id, model);
+    this.models.set(model.spec.id, isModelPasses(model) ? model : new TfjsPasses(model, this.microBatch));
   }
 
   specs(): ModelSpec[] {
     return [...this.models.values()].map((m) => m.spec);
   }
 
-  private model(id: string): Classifier {
+  private model(id: string): ModelPasses {
     const m = this.models.get(id);
     if (!m) throw new Error(`model ${id} is not loaded in this runner`);
     return m;
   }
 
-  // Computation is synchronous tfjs work; yielding first lets pending I/O run between batches.
+  // tfjs passes are synchronous work; yielding first lets pending I/O run between batches.
   async directions(model: string, reqs: GradRequest[]): Promise<Float32Array[]> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return batchDirections(this.model(model), reqs, this.microBatch);
+    return this.model(model).directions(reqs);
   }
 
   async probabilities(model: string, reqs: ImageRequest[]): Promise<Float32Array[]> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    return batchProbabilities(this.model(model), reqs);
+    return this.model(model).probabilities(reqs);
   }
 
   async dispose(): Promise<void> {
-    for (const m of this.models.values()) m.dispose();
+    const models = [...this.models.values()];
     this.models.clear();
+    await Promise.all(models.map((m) => m.dispose()));
   }
 }

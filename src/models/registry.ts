@@ -58,7 +58,14 @@ async function artifactsFor(spec: ModelSpec): Promise<tf.io.ModelArtifacts> {
   return spec.source.kind === 'nsfwjs' ? loadBundledArtifacts(spec.source.name) : readModelFolder(spec.source.path);
 }
 
-async function buildNet(spec: ModelSpec, log: LoadLog): Promise<{ net: LogitsNet; fallbacks: string[]; endsInSoftmax: boolean }> {
+export interface BuiltNet {
+  net: LogitsNet;
+  fallbacks: string[];
+  endsInSoftmax: boolean;
+}
+
+/** Loads the weights and compiles the network (or wraps the plain model when the compiler cannot). */
+export async function buildNet(spec: ModelSpec, log: LoadLog): Promise<BuiltNet> {
   const artifacts = await artifactsFor(spec);
   if (spec.format === 'graph') {
     const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
@@ -100,7 +107,11 @@ function warmUp(classifier: NetClassifier): void {
 
 export async function loadModel(spec: ModelSpec, log: LoadLog): Promise<LoadedModel> {
   const started = Date.now();
-  const { net, fallbacks, endsInSoftmax } = await buildNet(spec, log);
+  return classifierOf(spec, await buildNet(spec, log), started);
+}
+
+/** Wraps a built network as a classifier and warms it up (frees the network when that fails). */
+export function classifierOf(spec: ModelSpec, { net, fallbacks, endsInSoftmax }: BuiltNet, started = Date.now()): LoadedModel {
   const classifier = new NetClassifier({ ...spec, endsInSoftmax }, net);
   try {
     warmUp(classifier);

@@ -9,7 +9,8 @@ import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../../config';
 import type { ModelSpec } from '../../models/types';
 import type { GradRequest } from '../gradients';
-import type { GradientRunner, ImageRequest } from '../runner';
+import type { NetRuntime } from '../load-passes';
+import { backendLabel, type GradientRunner, type ImageRequest } from '../runner';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
 
 interface Slot {
@@ -54,9 +55,10 @@ export class WorkerPool implements GradientRunner {
     backend: BackendChoice,
     specs: ModelSpec[],
     log: PoolLog,
-    options: { wasmThreads?: number; microBatch?: number } = {},
+    options: { wasmThreads?: number; microBatch?: number; runtime?: NetRuntime } = {},
   ): Promise<WorkerPool> {
-    const pool = new WorkerPool({ backend, specs, wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity }, log);
+    const init = { backend, runtime: options.runtime ?? 'tfjs', specs, wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity };
+    const pool = new WorkerPool(init, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
     } catch (err) {
@@ -73,7 +75,7 @@ export class WorkerPool implements GradientRunner {
       slot.worker.on('message', (msg: WorkerReply) => {
         if (msg.type === 'ready') {
           ready = true;
-          this.backend = msg.backend;
+          this.backend = backendLabel(msg.backend, msg.runtimes);
           this.wasmThreads = msg.wasmThreads;
           this.loadedSpecs = msg.specs;
           this.fallbacks = msg.fallbacks;

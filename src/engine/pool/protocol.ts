@@ -2,11 +2,14 @@
 import type { BackendChoice } from '../../config';
 import type { ModelSpec } from '../../models/types';
 import type { GradRequest } from '../gradients';
+import type { NetRuntime } from '../load-passes';
 import type { ImageRequest } from '../runner';
 
 export interface WorkerInit {
   backend: BackendChoice;
-  /** XNNPACK threads in this worker's wasm engine. */
+  /** Which runtime runs the networks (see load-passes.ts). */
+  runtime: NetRuntime;
+  /** Threads in this worker's engine: XNNPACK's (wasm) and onnxruntime's intra-op pool. */
   wasmThreads: number;
   /** Most images in one network pass (see batchDirections). */
   microBatch: number;
@@ -18,7 +21,7 @@ export type WorkerTask =
   | { id: number; kind: 'probs'; model: string; reqs: ImageRequest[] };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; wasmThreads: number | null; specs: ModelSpec[]; fallbacks: Record<string, string[]>; loadMs: number }
+  | { type: 'ready'; backend: string; wasmThreads: number | null; specs: ModelSpec[]; runtimes: Array<'tfjs' | 'onnx'>; fallbacks: Record<string, string[]>; loadMs: number }
   | { type: 'init-error'; message: string }
   | { type: 'result'; id: number; results: Float32Array[] }
   | { type: 'error'; id: number; message: string };

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerFastGradients } from './conv-grad';
 import { FusedActivation, convBiasAct, denseBiasAct, isFusedActivation, pool } from './ops';
 import { CompiledNet, ProgramBuilder } from './program';
+import type { StepDesc } from './desc';
 
 type ST = tf.SymbolicTensor;
 type Layer = ST['sourceLayer'];
@@ -199,10 +200,16 @@ function emitConv(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
   const after = ACTIVATIONS[g.activation];
   if (!after) throw new Error(`${n.cls} ${n.layer.name}: activation ${g.activation} is not supported`);
   const layer = b.conv({ depthwise, filter, bias: folded, strides: pair(n.cfg.strides), pad, dilations: pair(n.cfg.dilationRate ?? 1), activation: fused });
-  b.add(n.layer.name, [input], g.out, ([x]) => {
-    const y = convBiasAct(x as tf.Tensor4D, layer);
-    return fused === g.activation ? y : after(y);
-  });
+  b.add(
+    n.layer.name,
+    [input],
+    g.out,
+    ([x]) => {
+      const y = convBiasAct(x as tf.Tensor4D, layer);
+      return fused === g.activation ? y : after(y);
+    },
+    fused === g.activation ? { op: 'conv', layer } : undefined,
+  );
 }
 
 function emitDense(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
@@ -225,59 +232,66 @@ function emitDense(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
     const y = denseBiasAct(x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, x.shape[x.rank - 1]]), layer);
     const z = fused === g.activation ? y : after(y);
     return x.rank === 2 ? z : tf.reshape(z, [...lead, units]);
-  });
+  }, fused === g.activation ? { op: 'dense', layer } : undefined);
 }
 
-/** A tfjs-op implementation of a simple layer, or undefined when there is none. */
-function simpleLayer(b: ProgramBuilder, n: LNode): ((xs: tf.Tensor[]) => tf.Tensor) | undefined {
+type Run = (xs: tf.Tensor[]) => tf.Tensor;
+type Simple = { run: Run; desc?: StepDesc };
+
+/** A tfjs-op implementation of a simple layer (described when exportable), or undefined when there is none. */
+function simpleLayer(b: ProgramBuilder, n: LNode): Simple | undefined {
   const c = n.cfg;
   if (c.dataFormat === 'channelsFirst') return undefined;
-  if (IDENTITY.has(n.cls)) return ([x]) => x;
+  const same: StepDesc = { op: 'reshape' };
+  if (IDENTITY.has(n.cls)) return { run: ([x]) => x, desc: same };
   switch (n.cls) {
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
       const l = b.pool(n.cls === 'MaxPooling2D' ? 'max' : 'avg', pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding);
-      return ([x]) => pool(x as tf.Tensor4D, l);
+      return { run: ([x]) => pool(x as tf.Tensor4D, l), desc: { op: 'pool', layer: l } };
     }
     case 'GlobalAveragePooling2D':
-      return ([x]) => tf.mean(x, [1, 2], !!c.keepDims);
+      return { run: ([x]) => tf.mean(x, [1, 2], !!c.keepDims), desc: { op: 'mean', axes: [1, 2], keepDims: !!c.keepDims } };
     case 'GlobalMaxPooling2D':
-      return ([x]) => tf.max(x, [1, 2], !!c.keepDims);
+      return { run: ([x]) => tf.max(x, [1, 2], !!c.keepDims) };
     case 'Concatenate':
-      return (xs) => tf.concat(xs, c.axis ?? -1);
+      return { run: (xs) => tf.concat(xs, c.axis ?? -1), desc: { op: 'concat', axis: c.axis ?? -1 } };
     case 'Add':
-      return (xs) => (xs.length === 2 ? tf.add(xs[0], xs[1]) : tf.addN(xs));
+      return { run: (xs) => (xs.length === 2 ? tf.add(xs[0], xs[1]) : tf.addN(xs)), desc: { op: 'add' } };
     case 'Multiply':
-      return (xs) => xs.reduce((a, v) => tf.mul(a, v));
+      return { run: (xs) => xs.reduce((a, v) => tf.mul(a, v)) };
     case 'Subtract':
-      return ([a, v]) => tf.sub(a, v);
+      return { run: ([a, v]) => tf.sub(a, v) };
     case 'Average':
-      return (xs) => tf.div(tf.addN(xs), xs.length);
+      return { run: (xs) => tf.div(tf.addN(xs), xs.length) };
     case 'Flatten':
-      return ([x]) => tf.reshape(x, [x.shape[0], -1]);
+      return { run: ([x]) => tf.reshape(x, [x.shape[0], -1]), desc: same };
     case 'Reshape':
-      return ([x]) => tf.reshape(x, [x.shape[0], ...(c.targetShape as number[])]);
+      return { run: ([x]) => tf.reshape(x, [x.shape[0], ...(c.targetShape as number[])]), desc: same };
     case 'ZeroPadding2D': {
       const [[t, bo], [l, r]] = c.padding as [[number, number], [number, number]];
-      return ([x]) => tf.pad(x, [[0, 0], [t, bo], [l, r], [0, 0]]);
+      const pads: Array<[number, number]> = [[0, 0], [t, bo], [l, r], [0, 0]];
+      return { run: ([x]) => tf.pad(x, pads), desc: { op: 'pad', pads, value: 0 } };
     }
     case 'Activation': {
       const f = ACTIVATIONS[c.activation];
-      return f && (([x]) => f(x));
+      const desc: StepDesc | undefined = c.activation === 'relu' ? { op: 'relu' } : c.activation === 'relu6' ? { op: 'relu6' } : c.activation === 'linear' ? same : undefined;
+      return f && { run: ([x]) => f(x), desc };
     }
     case 'ReLU': {
       if (c.negativeSlope || c.threshold) return undefined;
       const max = c.maxValue;
-      return ([x]) => (max == null ? tf.relu(x) : max === 6 ? tf.relu6(x) : tf.minimum(tf.relu(x), max));
+      const desc: StepDesc | undefined = max == null ? { op: 'relu' } : max === 6 ? { op: 'relu6' } : undefined;
+      return { run: ([x]) => (max == null ? tf.relu(x) : max === 6 ? tf.relu6(x) : tf.minimum(tf.relu(x), max)), desc };
     }
     case 'Softmax':
-      return isLastAxis(c.axis ?? -1, n.st.inputs[0].rank) ? ([x]) => tf.softmax(x) : undefined;
+      return isLastAxis(c.axis ?? -1, n.st.inputs[0].rank) ? { run: ([x]) => tf.softmax(x) } : undefined;
     case 'BatchNormalization': {
       if (!isLastAxis(c.axis, n.st.rank)) return undefined;
       const { scale, shift } = bnScaleShift(n);
       b.own(scale);
       b.own(shift);
-      return ([x]) => tf.add(tf.mul(x, scale), shift);
+      return { run: ([x]) => tf.add(tf.mul(x, scale), shift), desc: { op: 'affine', scale, shift } };
     }
   }
   return undefined;
@@ -332,9 +346,9 @@ export function compileLayersModel(model: tf.LayersModel): CompiledNet {
         continue;
       }
       if (absorbed.has(n.key)) continue;
-      const run = simpleLayer(b, n);
-      if (run) {
-        b.add(n.layer.name, n.inputs, n.key, run);
+      const simple = simpleLayer(b, n);
+      if (simple) {
+        b.add(n.layer.name, n.inputs, n.key, simple.run, simple.desc);
         continue;
       }
       // Anything else: tfjs runs the layer itself (its gradient is tfjs' own).

@@ -7,6 +7,7 @@ import {
   ConvLayer, ConvLayerOptions, DenseLayer, FusedActivation, PoolLayer,
   disposeConvLayer, disposeDenseLayer, disposePoolLayer, makeConvLayer, makeDenseLayer, makePoolLayer,
 } from './ops';
+import type { StepDesc } from './desc';
 
 export interface CompiledNet {
   /** x: [N, h, w, C] in the model's own input range and size. Returns pre-softmax logits [N, classes]. */
@@ -17,6 +18,17 @@ export interface CompiledNet {
   fallbacks: string[];
   /** Frees the compiled weights, and the source model when fallbacks still run its layers (otherwise build() already freed it). */
   dispose(): void;
+  /** The program as data, for export (src/models/onnx). Valid until dispose(). */
+  graph(): NetGraph;
+}
+
+export interface NetGraph {
+  input: string;
+  output: string;
+  steps: readonly Step[];
+  consts: ReadonlyMap<string, tf.Tensor>;
+  /** Runs the program once on x and returns every value's shape (the exporter needs static shapes). */
+  shapes(x: tf.Tensor4D): Map<string, number[]>;
 }
 
 export interface Step {
@@ -25,6 +37,8 @@ export interface Step {
   inputs: string[];
   out: string;
   run(xs: tf.Tensor[]): tf.Tensor;
+  /** What run computes, when it is one of the exportable ops. */
+  desc?: StepDesc;
 }
 
 export class ProgramBuilder {
@@ -69,8 +83,8 @@ export class ProgramBuilder {
     return l;
   }
 
-  add(name: string, inputs: string[], out: string, run: (xs: tf.Tensor[]) => tf.Tensor): void {
-    this.steps.push({ name, inputs, out, run });
+  add(name: string, inputs: string[], out: string, run: (xs: tf.Tensor[]) => tf.Tensor, desc?: StepDesc): void {
+    this.steps.push({ name, inputs, out, run, desc });
   }
 
   /** Frees what was built so far (compilation failed). */
@@ -96,25 +110,45 @@ export class ProgramBuilder {
       disposeModel();
       modelAlive = false;
     }
+    const run = (x: tf.Tensor4D, seen?: (name: string, v: tf.Tensor) => void): tf.Tensor => {
+      if (x.rank !== 4) throw new Error(`compiled net: expected a rank-4 NHWC input, got shape [${x.shape}]`);
+      const values = new Map<string, tf.Tensor>(consts);
+      values.set(input, x);
+      seen?.(input, x);
+      for (const s of steps) {
+        const xs = s.inputs.map((k) => {
+          const v = values.get(k);
+          if (!v) throw new Error(`compiled net: step ${s.name} reads ${k}, which was not computed`);
+          return v;
+        });
+        const y = s.run(xs);
+        values.set(s.out, y);
+        seen?.(s.out, y);
+      }
+      return values.get(output)!;
+    };
     return {
       endsInSoftmax,
       fallbacks: this.fallbacks.slice(),
       forward: (x: tf.Tensor4D) =>
         tf.tidy(() => {
-          if (x.rank !== 4) throw new Error(`compiled net: expected a rank-4 NHWC input, got shape [${x.shape}]`);
-          const values = new Map<string, tf.Tensor>(consts);
-          values.set(input, x);
-          for (const s of steps) {
-            const xs = s.inputs.map((k) => {
-              const v = values.get(k);
-              if (!v) throw new Error(`compiled net: step ${s.name} reads ${k}, which was not computed`);
-              return v;
-            });
-            values.set(s.out, s.run(xs));
-          }
-          const y = values.get(output)!;
+          const y = run(x);
           return (y.rank === 2 ? y : tf.reshape(y, [y.shape[0], -1])) as tf.Tensor2D;
         }),
+      graph: () => ({
+        input,
+        output,
+        steps,
+        consts,
+        shapes: (x: tf.Tensor4D) => {
+          const shapes = new Map<string, number[]>();
+          for (const [k, v] of consts) shapes.set(k, v.shape.slice());
+          tf.tidy(() => {
+            run(x, (name, v) => shapes.set(name, v.shape.slice()));
+          });
+          return shapes;
+        },
+      }),
       dispose: () => {
         this.abandon();
         if (modelAlive) disposeModel();

@@ -1,0 +1,74 @@
+/**
+ * Loads one model for a runner, in the network runtime the configuration asks for:
+ * - 'tfjs': the compiled tfjs network (./gradients);
+ * - 'onnx': the compiled network exported to onnxruntime (./onnx-passes); an error when
+ *   onnxruntime-node is missing or the network cannot be exported;
+ * - 'auto': onnx when onnxruntime-node is installed and tfjs runs on wasm (on the native
+ *   TensorFlow backend tfjs is fast already), falling back to tfjs per model with a warning.
+ */
+import { OnnxGradientNet, onnxRuntime, warmUpInput } from '../models/onnx/net';
+import { buildNet, classifierOf, type LoadLog } from '../models/registry';
+import type { ModelSpec } from '../models/types';
+import { OnnxPasses } from './onnx-passes';
+import { TfjsPasses, type ModelPasses } from './passes';
+
+export type NetRuntime = 'auto' | 'onnx' | 'tfjs';
+
+export interface PassOptions {
+  runtime: NetRuntime;
+  /** The tfjs backend in use ('wasm', 'tensorflow', 'cpu'). */
+  backend: string;
+  /** onnxruntime's intra-op threads. */
+  threads: number;
+  microBatch: number;
+}
+
+export interface LoadedPasses {
+  passes: ModelPasses;
+  fallbacks: string[];
+  loadMs: number;
+}
+
+/** Whether this process should try onnxruntime at all. */
+export function wantsOnnx(runtime: NetRuntime, backend: string): boolean {
+  if (runtime === 'onnx') {
+    if (!onnxRuntime()) throw new Error('ADVSERVE_RUNTIME=onnx but onnxruntime-node is not installed (npm install onnxruntime-node, or use ADVSERVE_RUNTIME=tfjs)');
+    return true;
+  }
+  return runtime === 'auto' && backend === 'wasm' && onnxRuntime() !== undefined;
+}
+
+export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions): Promise<LoadedPasses> {
+  const started = Date.now();
+  const built = await buildNet(spec, log);
+  if (wantsOnnx(o.runtime, o.backend)) {
+    let net: OnnxGradientNet | undefined;
+    try {
+      const graph = built.net.graph?.();
+      if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
+      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax }, graph, o.threads);
+      await warmUp(net);
+    } catch (err) {
+      await net?.dispose();
+      if (o.runtime === 'onnx') {
+        built.net.dispose();
+        throw new Error(`model ${spec.id}: cannot run in onnxruntime: ${(err as Error).message}`);
+      }
+      log.warn({ model: spec.id, err: String(err) }, 'model cannot run in onnxruntime; using tfjs');
+    }
+    if (net) {
+      // The session holds its own copy of the weights; tfjs's is no longer needed.
+      built.net.dispose();
+      return { passes: new OnnxPasses(net, o.microBatch), fallbacks: [], loadMs: Date.now() - started };
+    }
+  }
+  const loaded = classifierOf(spec, built, started);
+  return { passes: new TfjsPasses(loaded.classifier, o.microBatch), fallbacks: loaded.fallbacks, loadMs: loaded.loadMs };
+}
+
+/** One forward + gradient pass on a blank image: checks the output and prepares the kernels. */
+async function warmUp(net: OnnxGradientNet): Promise<void> {
+  const { logits, dx } = await net.run(warmUpInput(net.spec), 1, [{ cls: 0, sign: 1, logit: false }]);
+  if (logits.length !== net.classes) throw new Error(`warm-up returned ${logits.length} logits for ${net.classes} classes`);
+  if (!dx || dx.some((v) => Number.isNaN(v)) || logits.some((v) => Number.isNaN(v))) throw new Error('NaN at warm-up');
+}

@@ -1,0 +1,115 @@
+/**
+ * A network's forward + input-gradient pass in onnxruntime (native CPU kernels, its own
+ * threads). onnxruntime-node is an optional dependency: `onnxRuntime()` is undefined where it
+ * is not installed, and callers then stay on tfjs.
+ *
+ * Why: on wasm, convolutions run at about the 128-bit SIMD peak of one core (~25 GFLOP/s) while
+ * onnxruntime's AVX2/AVX-512 kernels run several times faster; an attack is nothing but these
+ * passes (docs/PERFORMANCE.md).
+ */
+import type { NetGraph } from '../net/program';
+import type { ModelSpec } from '../types';
+import { exportGradientGraph } from './export';
+import { encodeModel } from './proto';
+
+type Ort = typeof import('onnxruntime-node');
+type Session = import('onnxruntime-node').InferenceSession;
+
+let cached: Ort | null | undefined;
+
+/** The onnxruntime-node module, or undefined when it is not installed (or fails to load on this host). */
+export function onnxRuntime(): Ort | undefined {
+  if (cached === undefined) {
+    try {
+      cached = require('onnxruntime-node') as Ort;
+    } catch {
+      cached = null;
+    }
+  }
+  return cached ?? undefined;
+}
+
+/** One pass's results for a batch of n images. */
+export interface OnnxPassResult {
+  /** [n, classes] pre-softmax logits. */
+  logits: Float32Array;
+  /** [n, h, w, 3] gradient of the objective at the network input (absent for a forward-only run). */
+  dx?: Float32Array;
+}
+
+export interface OnnxObjective {
+  cls: number;
+  /** +1: increase the class's score (towards); -1: decrease it. */
+  sign: 1 | -1;
+  /** Score = the raw logit instead of log-softmax. */
+  logit: boolean;
+}
+
+export class OnnxGradientNet {
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly classes: number,
+    private readonly ort: Ort,
+    private readonly session: Session,
+  ) {}
+
+  /**
+   * Exports `graph` (a compiled network at spec.inputSize), opens a session and checks one pass.
+   * The caller may free the compiled network afterwards: the session owns copies of the weights.
+   */
+  static async create(spec: ModelSpec, graph: NetGraph, threads: number): Promise<OnnxGradientNet> {
+    const ort = onnxRuntime();
+    if (!ort) throw new Error('onnxruntime-node is not installed');
+    const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
+    if (classes !== spec.labels.length) throw new Error(`model ${spec.id} outputs ${classes} classes but has ${spec.labels.length} labels`);
+    const session = await ort.InferenceSession.create(encodeModel(model), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+    return new OnnxGradientNet(spec, classes, ort, session);
+  }
+
+  /**
+   * x: n images at the network's input size and range, NHWC. With objectives (one per image),
+   * also returns the gradient of sum_i sign_i * score_i(cls_i) with respect to x.
+   */
+  async run(x: Float32Array, n: number, objectives?: OnnxObjective[]): Promise<OnnxPassResult> {
+    const [h, w] = this.spec.inputSize;
+    if (x.length !== n * h * w * 3) throw new Error(`onnx pass: expected ${n}x${h}x${w}x3 values, got ${x.length}`);
+    if (objectives && objectives.length !== n) throw new Error(`onnx pass: ${objectives.length} objectives for ${n} images`);
+    const k = this.classes;
+    const onehot = new Float32Array(n * k);
+    const sign = new Float32Array(n);
+    const uselogit = new Float32Array(n);
+    objectives?.forEach((o, i) => {
+      if (!(o.cls >= 0 && o.cls < k)) throw new Error(`onnx pass: class ${o.cls} out of range [0, ${k})`);
+      onehot[i * k + o.cls] = 1;
+      sign[i] = o.sign;
+      uselogit[i] = o.logit ? 1 : 0;
+    });
+    const T = this.ort.Tensor;
+    const feeds = {
+      x: new T('float32', x, [n, h, w, 3]),
+      onehot: new T('float32', onehot, [n, k]),
+      sign: new T('float32', sign, [n, 1]),
+      uselogit: new T('float32', uselogit, [n, 1]),
+    };
+    // Fetching only the logits runs only the forward half (onnxruntime executes what the fetches need).
+    const out = await this.session.run(feeds, objectives ? ['logits', 'dx'] : ['logits']);
+    return { logits: out.logits.data as Float32Array, dx: objectives ? (out.dx.data as Float32Array) : undefined };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Model input of a blank mid-grey image, for the warm-up pass. */
+export function warmUpInput(spec: ModelSpec): Float32Array {
+  const [h, w] = spec.inputSize;
+  const [lo, hi] = spec.inputRange;
+  return new Float32Array(h * w * 3).fill(lo + (hi - lo) * (128 / 255));
+}

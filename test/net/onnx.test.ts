@@ -1,0 +1,167 @@
+/**
+ * Export of compiled networks to onnxruntime (src/models/onnx): the exported graph's logits
+ * must equal the tfjs program's, its input gradient must match the tfjs gradient and finite
+ * differences of its own forward pass, for every objective kind (towards/away, log-softmax or
+ * logit), on the tiny networks that hold every layer type and on the three bundled models.
+ */
+import t, { Test } from 'tap';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { CompiledNet, compileGraphModel, compileLayersModel } from '../../src/models/net/compile';
+import { OnnxGradientNet, onnxRuntime, type OnnxObjective } from '../../src/models/onnx/net';
+import { buildNet } from '../../src/models/registry';
+import { BUNDLED_MODELS } from '../../src/models/table';
+import type { ModelSpec } from '../../src/models/types';
+import { fill, rng, size } from '../support/random';
+import { graphArtifacts, randomizeWeights, tinyLayersModel } from '../support/tiny-nets';
+
+const quiet = { info: () => {}, warn: () => {} };
+
+function specOf(id: string, inputSize: [number, number], classes: number): ModelSpec {
+  return {
+    id,
+    source: { kind: 'folder', path: '/dev/null' },
+    format: 'layers',
+    inputSize,
+    inputRange: [0, 1],
+    labels: Array.from({ length: classes }, (_, i) => `c${i}`),
+    endsInSoftmax: true,
+    alignCorners: false,
+  };
+}
+
+/** The objective's value per image, in float64, from logits: sign * (log-softmax or logit) of cls. */
+function objective(logits: Float32Array, k: number, objs: OnnxObjective[]): number {
+  let total = 0;
+  objs.forEach((o, i) => {
+    const z = Array.from(logits.subarray(i * k, (i + 1) * k));
+    const max = Math.max(...z);
+    const lse = max + Math.log(z.reduce((s, v) => s + Math.exp(v - max), 0));
+    total += o.sign * (o.logit ? z[o.cls] : z[o.cls] - lse);
+  });
+  return total;
+}
+
+/** tfjs's input gradient of the same objective through the compiled program. */
+function tfjsGradient(net: CompiledNet, x: Float32Array, shape: [number, number, number, number], objs: OnnxObjective[], k: number): Float32Array {
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(tf.tensor1d(objs.map((o) => o.cls), 'int32'), k);
+    const sign = tf.tensor1d(objs.map((o) => o.sign));
+    const useLogit = tf.tensor1d(objs.map((o) => (o.logit ? 1 : 0)));
+    const f = (z: tf.Tensor) => {
+      const logits = net.forward(z as tf.Tensor4D);
+      const score = tf.add(tf.mul(tf.sum(tf.mul(logits, onehot), 1), useLogit), tf.mul(tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1), tf.sub(1, useLogit)));
+      return tf.sum(tf.mul(score, sign));
+    };
+    return tf.grad(f)(tf.tensor4d(x, shape)).dataSync() as Float32Array;
+  });
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+const MIXED: OnnxObjective[] = [
+  { cls: 1, sign: 1, logit: false },
+  { cls: 2, sign: -1, logit: false },
+  { cls: 0, sign: 1, logit: true },
+];
+
+/** Export, then: logits equal tfjs's; dx equals tfjs's gradient and the ORT forward's own finite differences. */
+async function checkExport(t: Test, name: string, net: CompiledNet, inputSize: [number, number], classes: number, seed: number): Promise<void> {
+  const [h, w] = inputSize;
+  const onnx = await OnnxGradientNet.create(specOf(name, inputSize, classes), net.graph(), 1);
+  t.teardown(() => onnx.dispose());
+  const n = MIXED.length;
+  const shape: [number, number, number, number] = [n, h, w, 3];
+  const x = fill(size(shape), rng(seed), 0.5).map((v) => v + 0.5);
+  const { logits, dx } = await onnx.run(x, n, MIXED);
+  const ref = tf.tidy(() => net.forward(tf.tensor4d(x, shape)).dataSync() as Float32Array);
+  let worstLogit = 0;
+  for (let i = 0; i < ref.length; i++) worstLogit = Math.max(worstLogit, Math.abs(logits[i] - ref[i]));
+  t.ok(worstLogit < 1e-4, `${name}: onnx logits equal tfjs's (max |diff| ${worstLogit.toExponential(2)})`);
+
+  const e = relErr(dx!, tfjsGradient(net, x, shape, MIXED, classes));
+  t.ok(e < 1e-4, `${name}: onnx input gradient equals tfjs's (relative L2 error ${e.toExponential(2)})`);
+
+  // Finite differences of the exported forward itself, on the largest-gradient elements and a
+  // spread of others (central, step 1e-2; piecewise-linear nets: skip elements on a kink).
+  const f = async (v: Float32Array) => objective((await onnx.run(v, n)).logits, classes, MIXED);
+  const order = Array.from(dx!.keys()).sort((a, b) => Math.abs(dx![b]) - Math.abs(dx![a]));
+  const picks = [...order.slice(0, 12), ...order.filter((_, i) => i % Math.floor(order.length / 12) === 0).slice(0, 12)];
+  const step = 1e-2;
+  let worst = 0, used = 0;
+  for (const i of picks) {
+    const at = async (k: number) => {
+      const v = x.slice();
+      v[i] += (k * step) / 2;
+      return f(v);
+    };
+    const vals = [await at(-2), await at(-1), await at(0), await at(1), await at(2)];
+    const slopes = [0, 1, 2, 3].map((k) => (vals[k + 1] - vals[k]) / (step / 2));
+    const central = (vals[4] - vals[0]) / (2 * step);
+    if (Math.max(...slopes) - Math.min(...slopes) > 5e-3 * Math.max(1, Math.abs(central))) continue;
+    used++;
+    worst = Math.max(worst, Math.abs(dx![i] - central) / Math.max(1, Math.abs(central)));
+  }
+  t.ok(used >= picks.length * 0.7, `${name}: ${used}/${picks.length} elements off kinks`);
+  t.ok(worst < 5e-3, `${name}: onnx gradient vs finite differences: max error ${worst.toExponential(2)} over ${used} elements`);
+}
+
+t.before(async () => {
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+t.test('onnxruntime-node is installed (an optional dependency, but the default runtime where it loads)', async (t) => {
+  t.ok(onnxRuntime(), 'require("onnxruntime-node") works');
+});
+
+t.test('tiny LayersModel (every layer type) exports: same logits, same gradient, finite differences', async (t) => {
+  const model = tinyLayersModel(false);
+  randomizeWeights(model, 31);
+  const net = compileLayersModel(model);
+  t.teardown(() => net.dispose());
+  await checkExport(t, 'tiny layers', net, [9, 10], 3, 32);
+});
+
+t.test('tiny GraphModel (every supported op) exports: same logits, same gradient, finite differences', async (t) => {
+  const artifacts = graphArtifacts();
+  const net = compileGraphModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)), artifacts);
+  t.teardown(() => net.dispose());
+  await checkExport(t, 'tiny graph', net, [9, 8], 4, 33);
+});
+
+t.test('a network with a step the exporter does not know is refused by name', async (t) => {
+  const net = compileLayersModel(tinyLayersModel(true)); // LeakyReLU layer: a tfjs fallback
+  t.teardown(() => net.dispose());
+  await t.rejects(OnnxGradientNet.create(specOf('fallback', [9, 10], 3), net.graph(), 1), /has no exportable description/);
+});
+
+t.test('the bundled models export with the same logits and input gradients as tfjs', async (t) => {
+  for (const spec of BUNDLED_MODELS) {
+    const built = await buildNet(spec, quiet);
+    const net = built.net as CompiledNet;
+    const onnx = await OnnxGradientNet.create(spec, net.graph(), 2);
+    const [h, w] = spec.inputSize;
+    const n = 2;
+    const objs = MIXED.slice(0, n);
+    const x = fill(n * h * w * 3, rng(40), 0.5).map((v) => spec.inputRange[0] + (v + 0.5) * (spec.inputRange[1] - spec.inputRange[0]));
+    const { logits, dx } = await onnx.run(x, n, objs);
+    const ref = tf.tidy(() => net.forward(tf.tensor4d(x, [n, h, w, 3])).dataSync() as Float32Array);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(logits[i] - ref[i]));
+    t.ok(worst < 1e-4, `${spec.id}: logits equal tfjs's (max |diff| ${worst.toExponential(2)})`);
+    // Deep ReLU nets: a unit within float rounding of 0 may switch on one side only, so the
+    // gradients agree to ~1e-3, not to rounding (measured 7e-7 to 4e-3 on random inputs).
+    const e = relErr(dx!, tfjsGradient(net, x, [n, h, w, 3], objs, spec.labels.length));
+    t.ok(e < 2e-2, `${spec.id}: input gradient equals tfjs's (relative L2 error ${e.toExponential(2)})`);
+    await onnx.dispose();
+    net.dispose();
+  }
+});
