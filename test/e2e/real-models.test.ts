@@ -1,6 +1,7 @@
 /**
- * End to end on the three real bundled classifiers (wasm backend, as CI runs it): the seed's
- * attack at its own settings must reach the target on every member of the ensemble.
+ * End to end on the three real bundled classifiers (wasm backend, as CI runs it; networks in
+ * onnxruntime and in tfjs): the seed's attack at its own settings must reach the target on
+ * every member of the ensemble.
  */
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
@@ -11,10 +12,10 @@ import { testPhoto } from '../support/photo';
 
 const log = { info: () => {}, warn: () => {}, error: (o: object, m: string) => console.error(m, o) };
 
-t.test('targeted mng-l1 at eps 16 reaches the target on every model', async (t) => {
-  const engine = await createEngine(loadConfig({ ADVSERVE_BACKEND: 'wasm' }), log);
+for (const runtime of ['onnx', 'tfjs'] as const) t.test(`${runtime}: targeted mng-l1 at eps 16 reaches the target on every model`, async (t) => {
+  const engine = await createEngine(loadConfig({ ADVSERVE_BACKEND: 'wasm', ADVSERVE_RUNTIME: runtime }), log);
   t.teardown(() => engine.dispose());
-  t.equal(engine.backend, 'wasm');
+  t.equal(engine.backend, runtime === 'onnx' ? 'onnxruntime' : 'wasm');
   t.same(engine.listModels().map((m) => m.id), ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid']);
   const photo = await testPhoto();
   const image = await decodeImage(photo.bytes, { maxPixels: 25_000_000 });

@@ -12,33 +12,38 @@ import { bundledSpecs } from '../../src/models/registry';
 import { tinyImage } from '../support/tiny';
 
 const log = { info: () => {}, warn: () => {}, error: () => {} };
-const config = (workers: number) => ({ ...loadConfig({ ADVSERVE_BACKEND: 'wasm' }), bundledModels: ['mobilenet_v2'], workers, wasmThreads: 1 });
+const config = (workers: number, runtime: 'tfjs' | 'onnx' = 'tfjs') => ({ ...loadConfig({ ADVSERVE_BACKEND: 'wasm' }), bundledModels: ['mobilenet_v2'], workers, wasmThreads: 1, runtime });
 
-t.test('an attack through the worker pool equals the in-process one, byte for byte', async (t) => {
-  const image = tinyImage(64, 48, 9);
-  const params: AttackParams = { method: 'mi-fgsm', di: true, ti: 3, eps: 8, iterations: 4, targeted: true, target: 0, seed: 3 };
-  const local = await createEngine(config(0), log);
-  const a = await local.attack(image, params);
-  await local.dispose();
-  const pooled = await createEngine(config(2), log);
-  t.teardown(() => pooled.dispose());
-  t.equal(pooled.runner.slots, 2, 'two workers');
-  const b = await pooled.attack(image, params);
-  t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), 'same bytes');
-  t.equal(b.linf, a.linf);
-});
+for (const runtime of ['tfjs', 'onnx'] as const) {
+  t.test(`${runtime}: an attack through the worker pool equals the in-process one, byte for byte`, async (t) => {
+    const image = tinyImage(64, 48, 9);
+    const params: AttackParams = { method: 'mi-fgsm', di: true, ti: 3, eps: 8, iterations: 4, targeted: true, target: 0, seed: 3 };
+    const local = await createEngine(config(0, runtime), log);
+    const a = await local.attack(image, params);
+    await local.dispose();
+    const pooled = await createEngine(config(2, runtime), log);
+    t.teardown(() => pooled.dispose());
+    t.equal(pooled.runner.slots, 2, 'two workers');
+    t.equal(pooled.backend, runtime === 'onnx' ? 'onnxruntime' : 'wasm', 'the runtime asked for');
+    const b = await pooled.attack(image, params);
+    t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), 'same bytes');
+    t.equal(b.linf, a.linf);
+  });
+}
 
-t.test('a worker on the threaded wasm build runs 2 XNNPACK threads and gives the same bytes', async (t) => {
+t.test('a worker with 2 engine threads (threaded wasm build, or onnxruntime) gives the same bytes as 1 thread', async (t) => {
   const image = tinyImage(64, 48, 5);
   const params: AttackParams = { method: 'mng-l1', eps: 8, iterations: 3, targeted: true, target: 4 };
-  const local = await createEngine(config(0), log);
-  const a = await local.attack(image, params);
-  await local.dispose();
-  const threaded = await createEngine({ ...config(1), wasmThreads: 2 }, log);
-  t.teardown(() => threaded.dispose());
-  t.equal((threaded.runner as WorkerPool).wasmThreads, 2, 'the worker reports 2 threads');
-  const b = await threaded.attack(image, params);
-  t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), 'same bytes as the single-threaded build');
+  for (const runtime of ['tfjs', 'onnx'] as const) {
+    const local = await createEngine(config(0, runtime), log);
+    const a = await local.attack(image, params);
+    await local.dispose();
+    const threaded = await createEngine({ ...config(1, runtime), wasmThreads: 2 }, log);
+    t.equal((threaded.runner as WorkerPool).wasmThreads, 2, `${runtime}: the worker reports 2 threads`);
+    const b = await threaded.attack(image, params);
+    await threaded.dispose();
+    t.same(Buffer.from(b.image.rgb), Buffer.from(a.image.rgb), `${runtime}: same bytes as with one thread`);
+  }
 });
 
 t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {
