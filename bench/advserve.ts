@@ -183,7 +183,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   };
   const sampler = setInterval(sample, 100);
   sampler.unref();
-  const label = o.workers > 0 ? `pool of ${o.workers} worker(s) x ${o.wasmThreads} wasm thread(s)` : 'in-process (1 thread)';
+  const label = o.workers > 0 ? `pool of ${o.workers} worker(s) x ${o.wasmThreads} thread(s), runtime ${o.runtime}` : 'in-process (1 thread)';
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);

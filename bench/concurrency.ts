@@ -69,7 +69,7 @@ async function main() {
   const engine = await createEngine(config, quiet);
   const images = flags.images ? (await folderImages(flags.images, jobs)).images : Array.from({ length: jobs }, (_, i) => syntheticImage(i));
   while (images.length < jobs) images.push(images[images.length % Math.max(1, images.length)]);
-  process.stderr.write(`bench:concurrency: ${jobs} attacks x ${iterations} iterations, workers ${config.workers} x ${config.wasmThreads} wasm thread(s), max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n`);
+  process.stderr.write(`bench:concurrency: ${jobs} attacks x ${iterations} iterations, workers ${config.workers} x ${config.wasmThreads} thread(s), runtime ${config.runtime}, max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n`);
   // Warm-up: one short attack, so first-call kernel set-up is not timed.
   await engine.attack(images[0], { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0 });
   process.stderr.write('sequential...\n');
@@ -104,7 +104,7 @@ async function main() {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`\n${jobs} targeted mng-l1 attacks, ${iterations} iterations, eps 16, ${result.input}; workers ${config.workers} x ${config.wasmThreads} wasm thread(s), max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n\n`);
+  process.stdout.write(`\n${jobs} targeted mng-l1 attacks, ${iterations} iterations, eps 16, ${result.input}; workers ${config.workers} x ${config.wasmThreads} thread(s), runtime ${config.runtime}, max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n\n`);
   process.stdout.write('| mode | wall s | attacks/min | p50 s | p95 s | mean batch | success |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   for (const r of result.rows) process.stdout.write(`| ${r.mode} | ${r.wallS} | ${r.attacksPerMin} | ${r.p50S} | ${r.p95S} | ${r.meanBatch} | ${r.successes} |\n`);
   process.stdout.write(`\nthroughput ratio (concurrent / sequential): ${result.throughputRatio}x\n`);

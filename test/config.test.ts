@@ -36,3 +36,10 @@ t.test('explicit settings win; the other one follows from the cores', async (t) 
   t.match((tooMany as Error).message, /ADVSERVE_WASM_THREADS must be an integer in \[1, 8\]/);
   t.type(error({ ADVSERVE_MICRO_BATCH: '0' }), ConfigError);
 });
+
+t.test('ADVSERVE_RUNTIME: auto by default, onnx or tfjs, anything else refused', async (t) => {
+  t.equal(loadConfig({}).runtime, 'auto');
+  t.equal(loadConfig({ ADVSERVE_RUNTIME: 'tfjs' }).runtime, 'tfjs');
+  t.equal(loadConfig({ ADVSERVE_RUNTIME: 'onnx' }).runtime, 'onnx');
+  t.throws(() => loadConfig({ ADVSERVE_RUNTIME: 'torch' }), /ADVSERVE_RUNTIME must be one of auto, onnx, tfjs; got "torch"/);
+});
