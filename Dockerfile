@@ -7,7 +7,7 @@ ARG BASE_GPU=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
 
 FROM ${BASE_CPU} AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npm run build
@@ -23,7 +23,7 @@ FROM runtime-${GPU}
 ARG GPU=0
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && if [ "$GPU" = "1" ]; then npm install --no-save @tensorflow/tfjs-node-gpu@4.22.0; fi \
  && npm cache clean --force

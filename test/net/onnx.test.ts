@@ -137,6 +137,16 @@ t.test('tiny GraphModel (every supported op) exports: same logits, same gradient
   await checkExport(t, 'tiny graph', net, [9, 8], 4, 33);
 });
 
+t.test('export and a session leave no tensors behind', async (t) => {
+  const net = compileLayersModel(tinyLayersModel(false));
+  t.teardown(() => net.dispose());
+  const before = tf.memory().numTensors;
+  const onnx = await OnnxGradientNet.create(specOf('leak', [9, 10], 3), net.graph(), 1);
+  await onnx.run(new Float32Array(9 * 10 * 3), 1, [{ cls: 0, sign: 1, logit: false }]);
+  await onnx.dispose();
+  t.equal(tf.memory().numTensors, before);
+});
+
 t.test('a network with a step the exporter does not know is refused by name', async (t) => {
   const net = compileLayersModel(tinyLayersModel(true)); // LeakyReLU layer: a tfjs fallback
   t.teardown(() => net.dispose());

@@ -69,6 +69,16 @@ class GraphWriter {
 /** The tensor's data, synchronously (weights are small enough; export runs once at load). */
 const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
 
+/** The data of t transposed by perm (the transposed tensor is freed). */
+function readTransposed(t: tf.Tensor, perm: number[]): Float32Array {
+  const tt = tf.transpose(t, perm);
+  try {
+    return read(tt);
+  } finally {
+    tt.dispose();
+  }
+}
+
 /** Saved forward values a step's backward needs, by step index. */
 interface Saved {
   y?: string;
@@ -253,7 +263,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
       }
       case 'dense': {
         const [k, u] = d.layer.kernel.shape;
-        const kt = g.floats([u, k], read(tf.tidy(() => tf.transpose(d.layer.kernel))), 'wT');
+        const kt = g.floats([u, k], readTransposed(d.layer.kernel, [1, 0]), 'wT');
         send(x0, g.one('MatMul', [mask(g, dy, sv.y!, d.layer.activation), kt]));
         break;
       }
@@ -380,7 +390,7 @@ function convParts(g: GraphWriter, l: ConvLayer, xShape: number[], cache: Map<Co
   let name = cache.get(l);
   if (!name) {
     // tfjs [kh, kw, ci, co] -> ONNX [co, ci, kh, kw]; depthwise [kh, kw, C, M] -> [C*M, 1, kh, kw] (channel c*M + m).
-    const data = tf.tidy(() => read(l.depthwise ? tf.transpose(l.filter, [2, 3, 0, 1]) : tf.transpose(l.filter, [3, 2, 0, 1])));
+    const data = readTransposed(l.filter, l.depthwise ? [2, 3, 0, 1] : [3, 2, 0, 1]);
     name = g.floats(l.depthwise ? [ci * co, 1, kh, kw] : [co, ci, kh, kw], data, 'w');
     cache.set(l, name);
   }
