@@ -122,3 +122,16 @@ t.test('auto: onnx on wasm, tfjs on other tfjs backends; a model the exporter ca
   await auto.passes.dispose();
   await t.rejects(loadPasses(folder, quiet, options('onnx')), /model leaky: cannot run in onnxruntime/, 'runtime onnx refuses it');
 });
+
+t.test('without onnxruntime-node: auto stays on tfjs, onnx is refused with how to fix it', async (t) => {
+  const { wantsOnnx } = t.mockRequire<typeof import('../../src/engine/load-passes')>('../../src/engine/load-passes', {
+    '../../src/models/onnx/net': { onnxRuntime: () => undefined },
+  });
+  t.equal(wantsOnnx('auto', 'wasm'), false, 'auto: tfjs');
+  t.equal(wantsOnnx('tfjs', 'wasm'), false, 'tfjs: tfjs');
+  t.throws(() => wantsOnnx('onnx', 'wasm'), /ADVSERVE_RUNTIME=onnx but onnxruntime-node is not installed/);
+  // And with it installed (this machine), auto takes it on wasm only.
+  const real = await import('../../src/engine/load-passes');
+  t.equal(real.wantsOnnx('auto', 'wasm'), true);
+  t.equal(real.wantsOnnx('auto', 'tensorflow'), false);
+});
