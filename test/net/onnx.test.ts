@@ -137,6 +137,24 @@ t.test('tiny GraphModel (every supported op) exports: same logits, same gradient
   await checkExport(t, 'tiny graph', net, [9, 8], 4, 33);
 });
 
+t.test('Keras MobileNet-style head: pooled [N, C] reshaped to [N, 1, 1, C], a 1x1 conv, reshaped back', async (t) => {
+  const L = tf.layers;
+  const model = tf.sequential({
+    layers: [
+      L.conv2d({ inputShape: [8, 7, 3], filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+      L.globalAveragePooling2d({}),
+      L.reshape({ targetShape: [1, 1, 6] }),
+      L.conv2d({ filters: 4, kernelSize: 1 }),
+      L.reshape({ targetShape: [4] }),
+      L.activation({ activation: 'softmax' }),
+    ],
+  });
+  randomizeWeights(model, 34);
+  const net = compileLayersModel(model);
+  t.teardown(() => net.dispose());
+  await checkExport(t, 'keras head', net, [8, 7], 4, 35);
+});
+
 t.test('export and a session leave no tensors behind', async (t) => {
   const net = compileLayersModel(tinyLayersModel(false));
   t.teardown(() => net.dispose());

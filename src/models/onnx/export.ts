@@ -211,6 +211,8 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
         else if (inShape.length === 4 && inShape[1] === 1 && inShape[2] === 1 && outShape.length === 2) y = g.one('Flatten', [ins[0]], { axis: 1 });
         // A flatten in NHWC order: back to NHWC first.
         else if (inShape.length === 4 && outShape.length === 2) y = g.one('Flatten', [g.one('Transpose', [ins[0]], { perm: [0, 2, 3, 1] })], { axis: 1 });
+        // [N, C] -> [N, 1, 1, C] (Keras heads reshape before a 1x1 conv): [N, C, 1, 1] in NCHW.
+        else if (inShape.length === 2 && outShape.length === 4 && outShape[1] === 1 && outShape[2] === 1) y = g.one('Reshape', [ins[0], g.int64s([-1, outShape[3], 1, 1])]);
         else throw new ExportError(`reshape step ${s.name} [${inShape}] -> [${outShape}] reorders data between NHWC and NCHW`);
         break;
       }
@@ -329,6 +331,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
       case 'reshape': {
         const outS = shapeOf(s.out);
         if (inShape.join() === outS.join()) send(x0, dy);
+        else if (inShape.length === 2) send(x0, g.one('Flatten', [dy], { axis: 1 }));
         else if (inShape[1] === 1 && inShape[2] === 1) send(x0, g.one('Reshape', [dy, g.int64s([-1, ...nchw(inShape).slice(1)])]));
         else send(x0, g.one('Transpose', [g.one('Reshape', [dy, g.int64s([-1, ...inShape.slice(1)])])], { perm: [0, 3, 1, 2] }));
         break;
