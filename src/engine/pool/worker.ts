@@ -1,7 +1,7 @@
 /**
- * A gradient worker: its own tfjs engine (wasm runs single-threaded, so one worker per core
- * is how an attack uses every core), its own resident copy of every model, and the same
- * batch functions the in-process runner uses, so results are byte-identical.
+ * A gradient worker: its own tfjs engine (for preprocessing, and for the networks where they
+ * run in tfjs), its own resident copy of every model (in onnxruntime or tfjs, as loadPasses
+ * decides), and the same ModelPasses the in-process runner uses, so results are byte-identical.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, wasmThreadCount } from '../../backend';
