@@ -15,6 +15,16 @@ const clock = (s: number) => {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 };
 
+/**
+ * What the defenses made of this attack: "clean Neutral, target Drawing | m1: Drawing (hit), m2: Neutral".
+ * (hit) = the target (targeted); (miss) = not the clean label (untargeted). A killed run's log still holds its results.
+ */
+function outcome(p: EvalProgress): string {
+  const mark = (label: string) => (p.target !== undefined ? (label === p.target ? ' (hit)' : '') : label !== p.clean ? ' (miss)' : '');
+  const head = p.target !== undefined ? `clean ${p.clean}, target ${p.target}` : `clean ${p.clean}`;
+  return `${head} | ${p.predictions.map((d) => `${d.defense}: ${d.label}${mark(d.label)}`).join(', ')}`;
+}
+
 export function progressReporter(stream: ProgressStream, now: () => number = () => performance.now()) {
   const started = now();
   let last = 0;
@@ -23,7 +33,7 @@ export function progressReporter(stream: ProgressStream, now: () => number = () 
       const elapsed = (now() - started) / 1000;
       const eta = p.done ? (elapsed / p.done) * (p.total - p.done) : 0;
       if (!stream.isTTY) {
-        stream.write(`eval ${p.done}/${p.total}: ${p.image} ${p.method} ${p.seconds.toFixed(2)} s (elapsed ${clock(elapsed)}, eta ${clock(eta)})\n`);
+        stream.write(`eval ${p.done}/${p.total}: ${p.image} ${p.method} ${p.seconds.toFixed(2)} s (elapsed ${clock(elapsed)}, eta ${clock(eta)}) | ${outcome(p)}\n`);
         return;
       }
       const t = now();

@@ -109,6 +109,11 @@ export interface EvalProgress {
   method: string;
   /** This attack's wall time. */
   seconds: number;
+  /** The image's clean label and (targeted) target. */
+  clean: string;
+  target?: string;
+  /** Each defense's top label for this attack's output, so that a log of progress lines holds the results too. */
+  predictions: Array<{ defense: string; label: string }>;
 }
 
 /** The target for an image: uniform among the classes other than its clean label. */
@@ -160,11 +165,13 @@ export async function runEval(
       }
       const seconds = method.params ? (performance.now() - started) / 1000 : 0;
       attackSeconds[m] += seconds;
+      const predictions: EvalProgress['predictions'] = [];
       for (const [d, defense] of settings.defenses.entries()) {
         const classified = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
         outcomes.push({ m, d, classified });
+        predictions.push({ defense: defense.spec, label: labels[classified.top.index] });
       }
-      opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds });
+      opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds, clean: info.label, target: info.target, predictions });
     }
     perImage[i] = { info, clean, target, outcomes };
   };

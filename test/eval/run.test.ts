@@ -120,6 +120,15 @@ t.test('advserve eval: json, csv and markdown output, usage errors', async (t) =
   t.match(o.err.text, /eval 1\/2: [ab]\.png fgsm .*\neval 2\/2: [ab]\.png fgsm /, 'plain progress lines off a TTY');
   t.match(o.err.text, /: a\.png fgsm/);
   t.match(o.err.text, /: b\.png fgsm/);
+  // Each line also says what the defenses saw, matching the report's counts (fake_a: 2 hits, fake_b: none).
+  const lines = o.err.text.split('\n').filter((l) => l.startsWith('eval '));
+  t.equal(lines.length, 2);
+  for (const l of lines) {
+    const target = /target (\w+) \|/.exec(l)?.[1];
+    t.ok(target, `names the target: ${l}`);
+    t.match(l, new RegExp(`fake_a: ${target} \\(hit\\)`), 'fake_a predicts the target: a hit');
+    t.notMatch(l, /fake_b: \w+ \(hit\)/, 'fake_b never does');
+  }
 
   o = io();
   const csv = join(dir, 'r.csv');
@@ -149,12 +158,13 @@ t.test('progress: a redrawn bar on a TTY', async (t) => {
   let text = '';
   let now = 0;
   const p = progressReporter({ write: (s: string) => (text += s), isTTY: true, columns: 80 }, () => now);
+  const step = { total: 4, method: 'fgsm', seconds: 1, clean: 'a', predictions: [] };
   now = 1000;
-  p.update({ done: 1, total: 4, image: 'a.png', method: 'fgsm', seconds: 1 });
+  p.update({ ...step, done: 1, image: 'a.png' });
   now = 1050;
-  p.update({ done: 2, total: 4, image: 'b.png', method: 'fgsm', seconds: 1 }); // throttled
+  p.update({ ...step, done: 2, image: 'b.png' }); // throttled
   now = 4000;
-  p.update({ done: 4, total: 4, image: 'd.png', method: 'fgsm', seconds: 1 });
+  p.update({ ...step, done: 4, image: 'd.png' });
   const frames = text.split('\r').filter(Boolean);
   t.equal(frames.length, 2);
   t.match(frames[0], /^\[######-{18}\] 1\/4 25%  eta 3s  fgsm  a\.png\x1b\[K$/);
