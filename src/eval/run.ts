@@ -169,7 +169,7 @@ export async function runEval(
       for (const [d, defense] of settings.defenses.entries()) {
         const classified = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
         outcomes.push({ m, d, classified });
-        predictions.push({ defense: defense.spec, label: labels[classified.top.index] });
+        predictions.push({ defense: defense.spec, label: classified.top.label });
       }
       opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds, clean: info.label, target: info.target, predictions });
     }

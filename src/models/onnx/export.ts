@@ -83,7 +83,8 @@ function readTransposed(t: tf.Tensor, perm: number[]): Float32Array {
 interface Saved {
   y?: string;
   indices?: string;
-  extra?: string[];
+  /** affine: its per-channel scale (the backward multiplies by it). */
+  scale?: string;
 }
 
 export interface ExportOptions {
@@ -184,7 +185,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
         const dims = outShape.length === 4 ? [1, outShape[3], 1, 1] : [1, outShape[outShape.length - 1]];
         if (outShape.length !== 4 && outShape.length !== 2) throw new ExportError(`affine step ${s.name} on rank ${outShape.length}`);
         const scale = g.floats(dims, read(d.scale), 'scale');
-        sv.extra = [scale];
+        sv.scale = scale;
         y = g.one('Add', [g.one('Mul', [ins[0], scale]), g.floats(dims, read(d.shift), 'shift')]);
         break;
       }
@@ -306,7 +307,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
         break;
       }
       case 'affine':
-        send(x0, g.one('Mul', [dy, sv.extra![0]]));
+        send(x0, g.one('Mul', [dy, sv.scale!]));
         break;
       case 'concat': {
         const rank = shapeOf(s.out).length;
