@@ -55,6 +55,11 @@ export interface AttackResult {
   outputSha256: string[];
 }
 
+export interface ClassifyResult {
+  msMedian: number;
+  msAll: number[];
+}
+
 export interface BackendInfo {
   backend: string;
   tfjs: string;
@@ -72,6 +77,8 @@ export interface PhaseResult {
   loads: LoadInfo[];
   steps: Record<string, StepResult[]>;
   attack: AttackResult | null;
+  /** Engine.classify of one image on every model (probability passes: forward only). */
+  classify: ClassifyResult | null;
   /** Highest RSS sampled during this phase (every 100 ms and after every timed step), MiB. */
   rssPeakMiB: number;
 }
@@ -227,6 +234,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     }
 
     let attack: AttackResult | null = null;
+    let classify: ClassifyResult | null = null;
     const engine = new Engine(runner, ENGINE_DEFAULTS, o.backend);
     try {
       if (o.attackReps > 0) {
@@ -234,15 +242,29 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
         o.progress(`${label}: mng-l1 targeted attack, 20 iterations, eps 16, ${image.width}x${image.height}, ${ids.length} model(s), ${o.attackReps} run(s)`);
         attack = await timeAttack(engine, ids, image, o.attackReps);
         o.progress(`${label}: attack ${attack.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
+        classify = await timeClassify(engine, ids, image, 5);
+        o.progress(`${label}: classify ${classify.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
       }
     } finally {
       sample();
       await engine.dispose(); // disposes the runner (terminates workers, frees models)
     }
-    return { runner: o.workers > 0 ? 'pool' : 'in-process', slots, backend, startMs, loads, steps, attack, rssPeakMiB: rssPeak / (1 << 20) };
+    return { runner: o.workers > 0 ? 'pool' : 'in-process', slots, backend, startMs, loads, steps, attack, classify, rssPeakMiB: rssPeak / (1 << 20) };
   } finally {
     clearInterval(sampler);
   }
+}
+
+/** One image classified by every model, `reps` times after one untimed call: the latency of /v1/classify's work. */
+async function timeClassify(engine: Engine, models: string[], image: RgbImage, reps: number): Promise<ClassifyResult> {
+  await engine.classify(image, { models, topK: 5 });
+  const msAll: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await engine.classify(image, { models, topK: 5 });
+    msAll.push(performance.now() - t0);
+  }
+  return { msMedian: median(msAll), msAll };
 }
 
 /** Complete mng-l1 targeted attacks (20 iterations, eps 16) through Engine.attack. */

@@ -377,6 +377,14 @@ function formatReport(r: Report): string {
   if (service.attack) attackLine(service.attack, svcName);
   else out.push('attack: skipped (--no-attack)');
   if (perCore?.attack) attackLine(perCore.attack, perCoreName);
+  for (const [p, name] of [[service, svcName], [perCore, perCoreName]] as const) {
+    if (p?.classify) {
+      out.push(
+        `classify (Engine.classify, 512x384, ${r.models.length} model(s), ${name}): ${p.classify.msMedian.toFixed(0)} ms median of ` +
+          `${p.classify.msAll.length} [${p.classify.msAll.map((x) => x.toFixed(0)).join(', ')}]`,
+      );
+    }
+  }
   const hashes = [service.attack, perCore?.attack].flatMap((a) => a?.outputSha256 ?? []);
   if (hashes.length > 1) {
     out.push(
