@@ -8,20 +8,15 @@
  * activations mask by their saved output, max pooling scatters through MaxPool's indices,
  * average pooling is a ConvTranspose with a ones kernel, concat splits, add fans out.
  *
- * Inputs:  x [N, h, w, 3] (NHWC, model range and size), onehot [N, K], sign [N, 1], uselogit [N, 1],
- *          grad (bool scalar).
+ * Inputs:  x [N, h, w, 3] (NHWC, model range and size), onehot [N, K], sign [N, 1], uselogit [N, 1].
  * Outputs: logits [N, K], dx [N, h, w, 3] = d/dx of sum_i sign_i * score_i, where score_i is
  *          log softmax(logits_i)[cls_i] (uselogit 0) or logits_i[cls_i] (uselogit 1).
- *          With grad false, dx is empty ([0]) and the backward half does not run: it sits in an
- *          If branch (onnxruntime runs every node of a graph whatever the fetched outputs, so a
- *          forward-only pass needs the branch; a second, forward-only session would hold a
- *          second copy of the weights).
  * The network runs in NCHW internally (ONNX's layout); shapes are static except the batch.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NetGraph } from '../net/program';
 import type { ConvLayer, PoolLayer } from '../net/ops';
-import { AttrValue, BOOL, OnnxInitializer, OnnxModel, OnnxNode } from './proto';
+import { AttrValue, OnnxInitializer, OnnxModel, OnnxNode } from './proto';
 
 export class ExportError extends Error {}
 
@@ -127,7 +122,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
     return cn;
   };
 
-  const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit', wantGrad = 'grad';
+  const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit';
   value.set(graph.input, g.one('Transpose', [xIn], { perm: [0, 3, 1, 2] }));
 
   const saved: Saved[] = [];
@@ -234,8 +229,6 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
   const classes = outShape.slice(1).reduce((a: number, b: number) => a * b, 1);
   const logitsOut = 'logits';
   g.nodes.push({ op: 'Identity', inputs: [logits], outputs: [logitsOut] });
-  // Everything from here on is the backward half: it becomes the If's "then" branch.
-  const forwardNodes = g.nodes.length;
 
   // d objective / d logits = sign * (onehot - (1 - uselogit) * softmax(logits)).
   const p = g.one('Softmax', [logits], { axis: 1 });
@@ -348,20 +341,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
   }
   const dIn = gradOf(graph.input);
   if (!dIn) throw new ExportError('the output does not depend on the input');
-  const dxThen = g.fresh('dx_then');
-  g.nodes.push({ op: 'Transpose', inputs: [dIn], outputs: [dxThen], attrs: { perm: [0, 2, 3, 1] } });
-  const backward = g.nodes.splice(forwardNodes);
-  const dxElse = g.fresh('dx_else');
-  const skip = [{ op: 'Identity', inputs: [g.floats([0], [], 'empty')], outputs: [dxElse] }];
-  g.nodes.push({
-    op: 'If',
-    inputs: [wantGrad],
-    outputs: ['dx'],
-    attrs: {
-      then_branch: { graph: { name: 'backward', nodes: backward, outputs: [{ name: dxThen }] } },
-      else_branch: { graph: { name: 'skip', nodes: skip, outputs: [{ name: dxElse }] } },
-    },
-  });
+  g.nodes.push({ op: 'Transpose', inputs: [dIn], outputs: ['dx'], attrs: { perm: [0, 2, 3, 1] } });
 
   return {
     classes,
@@ -374,12 +354,10 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
         { name: onehot, dims: [null, classes] },
         { name: sign, dims: [null, 1] },
         { name: uselogit, dims: [null, 1] },
-        { name: wantGrad, dims: [], type: BOOL },
       ],
       outputs: [
         { name: logitsOut, dims: [null, classes] },
-        // [N, h, w, 3], or [0] when grad is false.
-        { name: 'dx' },
+        { name: 'dx', dims: [null, h, w, 3] },
       ],
     },
   };

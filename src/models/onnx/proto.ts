@@ -72,20 +72,8 @@ class Writer {
 /** ONNX TensorProto.DataType values used here. */
 export const FLOAT = 1;
 export const INT64 = 7;
-export const BOOL = 9;
 
-export type AttrValue = number | string | number[] | { floats: number[] } | { float: number } | { graph: OnnxSubgraph };
-
-/**
- * A branch of an If node. It has no inputs of its own: it reads the outer graph's values
- * (inputs, initializers, node outputs) by name, which is how the backward half sees the
- * forward half's saved activations and weights without a copy.
- */
-export interface OnnxSubgraph {
-  name: string;
-  nodes: OnnxNode[];
-  outputs: OnnxValue[];
-}
+export type AttrValue = number | string | number[] | { floats: number[] } | { float: number };
 
 export interface OnnxNode {
   op: string;
@@ -103,10 +91,8 @@ export interface OnnxInitializer {
 
 export interface OnnxValue {
   name: string;
-  /** null: a symbolic dimension (the batch). Absent: any shape (e.g. an If whose branches differ). */
-  dims?: Array<number | null>;
-  /** Element type; absent: FLOAT. */
-  type?: typeof BOOL;
+  /** null: a symbolic dimension (the batch). */
+  dims: Array<number | null>;
 }
 
 export interface OnnxModel {
@@ -130,9 +116,6 @@ function writeAttr(w: Writer, name: string, v: AttrValue): void {
   } else if (Array.isArray(v)) {
     for (const i of v) w.int(8, i);
     w.int(20, 7);
-  } else if ('graph' in v) {
-    w.message(6, (gw) => writeGraph(gw, { ...v.graph, initializers: [], inputs: [] }));
-    w.int(20, 5);
   } else if ('floats' in v) {
     for (const f of v.floats) w.float(7, f);
     w.int(20, 6);
@@ -147,42 +130,12 @@ function writeValueInfo(w: Writer, v: OnnxValue): void {
   w.string(1, v.name);
   w.message(2, (t) =>
     t.message(1, (tt) => {
-      tt.int(1, v.type ?? FLOAT);
-      const dims = v.dims;
-      if (dims) {
-        tt.message(2, (s) => {
-          for (const d of dims) s.message(1, (dim) => (d === null ? dim.string(2, 'N') : dim.int(1, d)));
-        });
-      }
+      tt.int(1, FLOAT);
+      tt.message(2, (s) => {
+        for (const d of v.dims) s.message(1, (dim) => (d === null ? dim.string(2, 'N') : dim.int(1, d)));
+      });
     }),
   );
-}
-
-type GraphParts = Pick<OnnxModel, 'nodes' | 'initializers' | 'inputs' | 'outputs'> & { name: string };
-
-function writeGraph(g: Writer, m: GraphParts): void {
-  // GraphProto: node 1, name 2, initializer 5, input 11, output 12.
-  m.nodes.forEach((n, i) =>
-    g.message(1, (nw) => {
-      for (const x of n.inputs) nw.string(1, x);
-      for (const y of n.outputs) nw.string(2, y);
-      nw.string(3, `${m.name}_n${i}_${n.op}`);
-      nw.string(4, n.op);
-      for (const [k, v] of Object.entries(n.attrs ?? {})) nw.message(5, (aw) => writeAttr(aw, k, v));
-    }),
-  );
-  g.string(2, m.name);
-  for (const t of m.initializers) {
-    g.message(5, (tw) => {
-      // TensorProto: dims 1, data_type 2, name 8, raw_data 9 (little-endian).
-      for (const d of t.dims) tw.int(1, d);
-      tw.int(2, t.data instanceof BigInt64Array ? INT64 : FLOAT);
-      tw.string(8, t.name);
-      tw.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    });
-  }
-  for (const v of m.inputs) g.message(11, (vw) => writeValueInfo(vw, v));
-  for (const v of m.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
 }
 
 /** Serialises a model to ONNX protobuf bytes. */
@@ -190,7 +143,30 @@ export function encodeModel(m: OnnxModel): Uint8Array {
   const w = new Writer();
   w.int(1, 8); // ir_version
   w.string(2, 'advserve');
-  w.message(7, (g) => writeGraph(g, { ...m, name: 'advserve' }));
+  w.message(7, (g) => {
+    // GraphProto: node 1, name 2, initializer 5, input 11, output 12.
+    m.nodes.forEach((n, i) =>
+      g.message(1, (nw) => {
+        for (const x of n.inputs) nw.string(1, x);
+        for (const y of n.outputs) nw.string(2, y);
+        nw.string(3, `n${i}_${n.op}`);
+        nw.string(4, n.op);
+        for (const [k, v] of Object.entries(n.attrs ?? {})) nw.message(5, (aw) => writeAttr(aw, k, v));
+      }),
+    );
+    g.string(2, 'advserve');
+    for (const t of m.initializers) {
+      g.message(5, (tw) => {
+        // TensorProto: dims 1, data_type 2, name 8, raw_data 9 (little-endian).
+        for (const d of t.dims) tw.int(1, d);
+        tw.int(2, t.data instanceof BigInt64Array ? INT64 : FLOAT);
+        tw.string(8, t.name);
+        tw.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      });
+    }
+    for (const v of m.inputs) g.message(11, (vw) => writeValueInfo(vw, v));
+    for (const v of m.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
+  });
   w.message(8, (o) => {
     o.string(1, '');
     o.int(2, m.opset);
