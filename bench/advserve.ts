@@ -77,7 +77,7 @@ export interface PhaseResult {
   loads: LoadInfo[];
   steps: Record<string, StepResult[]>;
   attack: AttackResult | null;
-  /** Engine.classify of one image on every model (probability passes: forward only). */
+  /** Engine.classify of one image on every model (probability passes; in onnxruntime they cost a full gradient pass). */
   classify: ClassifyResult | null;
   /** Highest RSS sampled during this phase (every 100 ms and after every timed step), MiB. */
   rssPeakMiB: number;

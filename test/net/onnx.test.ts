@@ -85,7 +85,7 @@ async function checkExport(t: Test, name: string, net: CompiledNet, inputSize: [
   let worstLogit = 0;
   for (let i = 0; i < ref.length; i++) worstLogit = Math.max(worstLogit, Math.abs(logits[i] - ref[i]));
   t.ok(worstLogit < 1e-4, `${name}: onnx logits equal tfjs's (max |diff| ${worstLogit.toExponential(2)})`);
-  // A forward-only run takes the graph's other If branch: same logits, no gradient.
+  // A run without objectives (logits fetched alone) gives the same logits.
   const fwd = await onnx.run(x, n);
   t.same(Array.from(fwd.logits), Array.from(logits), `${name}: a forward-only run gives the same logits`);
 
