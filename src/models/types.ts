@@ -5,18 +5,47 @@ export type ModelSource =
   | { kind: 'nsfwjs'; name: 'InceptionV3' | 'MobileNetV2' | 'MobileNetV2Mid' }
   | { kind: 'folder'; path: string };
 
-/** One row of the model table (src/models/table.ts, or a folder's advserve.json). */
+export type ModelFormat = 'layers' | 'graph' | 'onnx';
+
+/** One row of the model table (src/models/table.ts, or a folder's advserve.json: src/models/spec-file.ts). */
 export interface ModelSpec {
   id: string;
   source: ModelSource;
-  format: 'layers' | 'graph';
+  format: ModelFormat;
+  /** The model file inside the folder (`model.onnx`, `model.json`); folder models only. */
+  file?: string;
   /** [height, width] the network expects. */
   inputSize: [number, number];
-  /** The value range the network expects its RGB input in, e.g. [0, 1] or [-1, 1]. */
-  inputRange: [number, number];
+  /**
+   * Input scaling, one of two forms: `inputRange` [lo, hi] (x = lo + p/255 * (hi - lo)), or
+   * `mean` and `std` per channel on the [0, 1] scale (x = (p/255 - mean) / std, torchvision's).
+   */
+  inputRange?: [number, number];
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  /** Layout of the network's own input; the compiled program always takes NHWC (ONNX models: NCHW by default). */
+  layout?: 'NHWC' | 'NCHW';
+  /** Channel order the network expects (default RGB). */
+  channelOrder?: 'RGB' | 'BGR';
+  /** How the user's image becomes inputSize: the whole image resized (default), or torchvision's resize-shorter-side + centre crop. */
+  resize?: 'squash' | 'center-crop';
+  /** center-crop: the crop's share of the resized shorter side (default 0.875: 224 of 256). */
+  cropFraction?: number;
+  /** The classes, in the order the service presents them (background dropped; ordered by classIds when given). */
   labels: string[];
+  /** Stable class ids (e.g. WordNet ids), parallel to labels; ensembles line classes up by them. */
+  classIds?: string[];
+  /**
+   * Which network output each presented class reads (length labels.length), when that is not the
+   * identity: background dropped, classes reordered by classId. Applied inside the compiled network.
+   */
+  outputMap?: number[];
+  /** What the network's last value is: logits (default), or probabilities (their log is used as logits). */
+  output?: 'logits' | 'probabilities';
   /** True when the network's last op is a softmax; logits are then taken before it. */
   endsInSoftmax: boolean;
+  /** Set by the loader: 'dequantized' when the file's quantized ops are attacked through their float equivalent. */
+  quantization?: 'none' | 'dequantized';
   /** Bilinear resize convention used when the user's image is resized to inputSize. */
   alignCorners: boolean;
 }
@@ -53,9 +82,19 @@ export interface Classifier {
 export interface ModelInfo {
   id: string;
   labels: string[];
+  classIds?: string[];
+  classes: number;
   inputSize: [number, number];
-  inputRange: [number, number];
-  format: 'layers' | 'graph';
+  inputRange?: [number, number];
+  mean?: number[];
+  std?: number[];
+  layout: 'NHWC' | 'NCHW';
+  channelOrder: 'RGB' | 'BGR';
+  resize: 'squash' | 'center-crop';
+  cropFraction?: number;
+  format: ModelFormat;
+  /** 'none', or 'dequantized': a quantized file attacked through its float equivalent (dequantized weights, float activations). */
+  quantization: 'none' | 'dequantized';
   source: string;
   backend: string;
 }
