@@ -2,8 +2,6 @@
  * Loads the model table at start, compiles each network for fast input gradients, checks it
  * against its spec, warms it up (forward and input gradient), and keeps it resident.
  */
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadBundledArtifacts } from './bundled';
 import { NetClassifier, type LogitsNet } from './classifier';
@@ -12,6 +10,8 @@ import { compileGraphModel, compileLayersModel } from './net/compile';
 import { plainGraphNet, plainLayersNet } from './plain-net';
 import { BUNDLED_MODELS } from './table';
 import type { Classifier, ModelSpec } from './types';
+
+export { readFolderSpec } from './spec-file';
 
 export interface LoadedModel {
   classifier: Classifier;
@@ -23,35 +23,6 @@ export interface LoadedModel {
 export interface LoadLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
-}
-
-/** Reads `advserve.json` beside a folder's model.json into a spec. */
-export async function readFolderSpec(dir: string): Promise<ModelSpec> {
-  const meta = JSON.parse(await readFile(join(dir, 'advserve.json'), 'utf8')) as Partial<ModelSpec>;
-  const model = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { format?: string };
-  const problems: string[] = [];
-  if (!Array.isArray(meta.labels) || meta.labels.length < 2 || !meta.labels.every((l) => typeof l === 'string')) {
-    problems.push('labels must be an array of at least 2 strings');
-  }
-  const size = meta.inputSize;
-  if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) {
-    problems.push('inputSize must be [height, width] in pixels');
-  }
-  const range = meta.inputRange;
-  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) {
-    problems.push('inputRange must be [low, high] with low < high, e.g. [0, 1]');
-  }
-  if (problems.length) throw new Error(`${dir}/advserve.json: ${problems.join('; ')}`);
-  return {
-    id: meta.id ?? basename(dir),
-    source: { kind: 'folder', path: dir },
-    format: model.format === 'graph-model' ? 'graph' : 'layers',
-    inputSize: size as [number, number],
-    inputRange: range as [number, number],
-    labels: meta.labels as string[],
-    endsInSoftmax: true,
-    alignCorners: meta.alignCorners ?? false,
-  };
 }
 
 async function artifactsFor(spec: ModelSpec): Promise<tf.io.ModelArtifacts> {

@@ -59,5 +59,9 @@ t.test('a folder without a usable advserve.json is refused with the reason', asy
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   await saveTinyConvNet(dir);
   writeFileSync(join(dir, 'advserve.json'), JSON.stringify({ labels: ['only-one'], inputSize: [16], inputRange: [1, 0] }));
-  await t.rejects(readFolderSpec(dir), /labels must be an array of at least 2 strings; inputSize must be \[height, width\].*; inputRange must be/);
+  const err = await readFolderSpec(dir).then(() => undefined, (e: Error) => e);
+  t.match(err?.message, /advserve\.json: /);
+  t.match(err?.message, /field "labels": has 1 class\(es\); must be an array of at least 2 strings/);
+  t.match(err?.message, /field "inputSize": must be \[height, width\]/);
+  t.match(err?.message, /field "inputRange": must be \[low, high\] with low < high/);
 });
