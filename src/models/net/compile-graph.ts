@@ -7,9 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConvPad } from './conv-grad';
-import { FusedActivation, convBiasAct, denseBiasAct, pool } from './ops';
+import type { FusedActivation } from './ops';
 import { CompiledNet, ProgramBuilder } from './program';
-import type { StepDesc } from './desc';
+import type { StepDesc } from './ir';
 
 /** The parts of a TF NodeDef (JSON form) that we read. */
 interface NodeDef {
@@ -40,17 +40,15 @@ function ref(input: string, node: NodeDef): string {
 const dataInputs = (n: NodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => ref(i, n));
 
 const CONV_OPS = new Set(['Conv2D', 'DepthwiseConv2dNative', '_FusedConv2D', 'FusedDepthwiseConv2dNative']);
-const BINARY: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
-  Add: (a, b) => tf.add(a, b),
-  AddV2: (a, b) => tf.add(a, b),
-  Sub: (a, b) => tf.sub(a, b),
-  Mul: (a, b) => tf.mul(a, b),
-  RealDiv: (a, b) => tf.div(a, b),
-  Maximum: (a, b) => tf.maximum(a, b),
-  Minimum: (a, b) => tf.minimum(a, b),
+const BINARY: Record<string, StepDesc> = {
+  Add: { op: 'add' },
+  AddV2: { op: 'add' },
+  Sub: { op: 'sub' },
+  Mul: { op: 'mul' },
+  RealDiv: { op: 'div' },
+  Maximum: { op: 'tfjs', run: ([a, b]) => tf.maximum(a, b), what: 'Maximum' },
+  Minimum: { op: 'tfjs', run: ([a, b]) => tf.minimum(a, b), what: 'Minimum' },
 };
-
-const BINARY_DESC: Record<string, StepDesc> = { Add: { op: 'add' }, AddV2: { op: 'add' }, Sub: { op: 'sub' }, Mul: { op: 'mul' } };
 
 function nhwcPair(list: number[], what: string, node: NodeDef): [number, number] {
   if (list.length === 0) return [1, 1];
@@ -161,7 +159,7 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           break;
         }
         case 'Identity':
-          b.add(n.name, [ins[0]], n.name, ([x]) => x, { op: 'reshape' });
+          b.add(n.name, [ins[0]], n.name, { op: 'reshape' });
           break;
         case 'Conv2D':
         case 'DepthwiseConv2dNative':
@@ -171,26 +169,26 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           break;
         case 'BiasAdd':
           assertNhwc(n);
-          b.add(n.name, ins, n.name, ([x, v]) => tf.add(x, v), { op: 'add' });
+          b.add(n.name, ins, n.name, { op: 'add' });
           break;
         case 'Relu':
-          b.add(n.name, ins, n.name, ([x]) => tf.relu(x), { op: 'relu' });
+          b.add(n.name, ins, n.name, { op: 'relu' });
           break;
         case 'Relu6':
-          b.add(n.name, ins, n.name, ([x]) => tf.relu6(x), { op: 'relu6' });
+          b.add(n.name, ins, n.name, { op: 'relu6' });
           break;
         case 'Softmax':
-          b.add(n.name, ins, n.name, ([x]) => tf.softmax(x));
+          b.add(n.name, ins, n.name, { op: 'tfjs', run: ([x]) => tf.softmax(x), what: n.op });
           break;
         case 'Sigmoid':
-          b.add(n.name, ins, n.name, ([x]) => tf.sigmoid(x));
+          b.add(n.name, ins, n.name, { op: 'sigmoid' });
           break;
         case 'Tanh':
-          b.add(n.name, ins, n.name, ([x]) => tf.tanh(x));
+          b.add(n.name, ins, n.name, { op: 'tanh' });
           break;
         case 'LeakyRelu': {
           const alpha = n.attr?.alpha?.f ?? 0.2;
-          b.add(n.name, ins, n.name, ([x]) => tf.leakyRelu(x, alpha), { op: 'leakyRelu', alpha });
+          b.add(n.name, ins, n.name, { op: 'leakyRelu', alpha });
           break;
         }
         case 'FusedBatchNorm':
@@ -202,7 +200,7 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           const eps = n.attr?.epsilon?.f ?? 1e-3;
           const scale = b.own(tf.tidy(() => tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)))));
           const shift = b.own(tf.tidy(() => tf.sub(beta, tf.mul(mean, scale))));
-          b.add(n.name, [ins[0]], n.name, ([x]) => tf.add(tf.mul(x, scale), shift), { op: 'affine', scale: scale as tf.Tensor1D, shift: shift as tf.Tensor1D });
+          b.add(n.name, [ins[0]], n.name, { op: 'affine', scale: scale as tf.Tensor1D, shift: shift as tf.Tensor1D });
           break;
         }
         case 'AvgPool':
@@ -212,13 +210,13 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
           const s = nhwcPair(ints(n.attr?.strides), 'strides', n);
           const p = poolPadding(n);
           const l = b.pool(n.op === 'MaxPool' ? 'max' : 'avg', k, s, p);
-          b.add(n.name, ins, n.name, ([x]) => pool(x as tf.Tensor4D, l), { op: 'pool', layer: l });
+          b.add(n.name, ins, n.name, { op: 'pool', layer: l });
           break;
         }
         case 'Squeeze': {
           const dims = ints(n.attr?.squeeze_dims ?? n.attr?.axis);
           // No dims means "all size-1 axes"; never squeeze the batch axis (N may be 1).
-          b.add(n.name, ins, n.name, ([x]) => tf.squeeze(x, dims.length ? dims : x.shape.map((d, i) => (d === 1 && i > 0 ? i : -1)).filter((i) => i > 0)), { op: 'reshape' });
+          b.add(n.name, [ins[0]], n.name, { op: 'reshape', squeeze: dims });
           break;
         }
         case 'MatMul':
@@ -228,35 +226,32 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
         case 'Mean': {
           const axes = Array.from(constValue(ins[1], n).dataSync());
           const keep = !!n.attr?.keep_dims?.b;
-          b.add(n.name, [ins[0]], n.name, ([x]) => tf.mean(x, axes, keep), { op: 'mean', axes, keepDims: keep });
+          b.add(n.name, [ins[0]], n.name, { op: 'mean', axes, keepDims: keep });
           break;
         }
         case 'Reshape': {
           const shape = Array.from(constValue(ins[1], n).dataSync());
-          b.add(n.name, [ins[0]], n.name, ([x]) => {
-            // A converted graph may have batch 1 baked in: keep the actual batch.
-            const s = shape.slice();
-            if (!s.includes(-1) && s[0] === 1 && x.shape[0] !== 1) s[0] = -1;
-            return tf.reshape(x, s);
-          }, { op: 'reshape' });
+          // Axis 0 is the batch (a converted graph may have batch 1 baked in): keep the actual batch.
+          if (shape.length < 2) throw new Error(`compileGraphModel: node ${n.name} reshapes to rank ${shape.length}, merging the batch axis`);
+          b.add(n.name, [ins[0]], n.name, { op: 'reshape', rest: shape.slice(1) });
           break;
         }
         case 'ConcatV2': {
           const axis = constValue(ins[ins.length - 1], n).dataSync()[0];
-          b.add(n.name, ins.slice(0, -1), n.name, (xs) => tf.concat(xs, axis), { op: 'concat', axis });
+          b.add(n.name, ins.slice(0, -1), n.name, { op: 'concat', axis });
           break;
         }
         case 'Pad':
         case 'PadV2': {
           const pads = padsOf(n);
           const value = n.op === 'PadV2' ? constValue(ins[2], n).dataSync()[0] : 0;
-          b.add(n.name, [ins[0]], n.name, ([x]) => tf.pad(x, pads, value), { op: 'pad', pads, value });
+          b.add(n.name, [ins[0]], n.name, { op: 'pad', pads, value });
           break;
         }
         default: {
           const binary = BINARY[n.op];
           if (!binary) throw new Error(`compileGraphModel: unsupported op ${n.op} (node ${n.name})`);
-          b.add(n.name, ins, n.name, ([x, y]) => binary(x, y), BINARY_DESC[n.op]);
+          b.add(n.name, ins, n.name, binary);
         }
       }
     }
@@ -327,7 +322,7 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
         dilations: nhwcPair(ints(n.attr?.dilations), 'dilations', n),
         activation,
       });
-      b.add(n.name, [from], out, ([x]) => convBiasAct(x as tf.Tensor4D, layer), { op: 'conv', layer });
+      b.add(n.name, [from], out, { op: 'conv', layer });
     }
 
     /** x @ W (+ bias, activation) with a constant W: a fused dense op; otherwise tf.matMul. */
@@ -346,14 +341,15 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
       if (w && !ta && w.rank === 2) {
         const kernel = tf.tidy(() => (tb ? tf.transpose(w) : tf.clone(w))) as tf.Tensor2D;
         const layer = b.dense(kernel, bias ? tf.clone(bias) : undefined, activation);
-        b.add(n.name, [ins[0]], n.name, ([x]) => denseBiasAct(x as tf.Tensor2D, layer), { op: 'dense', layer });
+        b.add(n.name, [ins[0]], n.name, { op: 'dense', layer });
         return;
       }
       if (activation !== 'linear') throw new Error(`compileGraphModel: unsupported op ${n.op} with a non-constant weight and activation (node ${n.name})`);
-      b.add(n.name, ins.slice(0, bias ? 3 : 2), n.name, ([x, y, v]) => {
+      const run = ([x, y, v]: tf.Tensor[]) => {
         const z = tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb);
         return v ? tf.add(z, v) : z;
-      });
+      };
+      b.add(n.name, ins.slice(0, bias ? 3 : 2), n.name, { op: 'tfjs', run, what: n.op });
     }
   } catch (err) {
     b.abandon();

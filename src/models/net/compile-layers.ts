@@ -7,9 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerFastGradients } from './conv-grad';
-import { FusedActivation, convBiasAct, denseBiasAct, isFusedActivation, pool } from './ops';
+import { FusedActivation, isFusedActivation } from './ops';
 import { CompiledNet, ProgramBuilder } from './program';
-import type { StepDesc } from './desc';
+import type { StepDesc } from './ir';
 
 type ST = tf.SymbolicTensor;
 type Layer = ST['sourceLayer'];
@@ -121,17 +121,17 @@ function fusableActivation(n: LNode): FusedActivation | undefined {
   return undefined;
 }
 
-/** tfjs ops for activation names that cannot be fused. */
-const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  linear: (x) => x,
-  relu: (x) => tf.relu(x),
-  relu6: (x) => tf.relu6(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  tanh: (x) => tf.tanh(x),
-  elu: (x) => tf.elu(x),
-  selu: (x) => tf.selu(x),
-  softplus: (x) => tf.softplus(x),
-  softmax: (x) => tf.softmax(x),
+/** Keras activation names as IR steps (tfjs closures for those the IR has no op for). */
+const ACTIVATIONS: Record<string, StepDesc> = {
+  linear: { op: 'reshape' },
+  relu: { op: 'relu' },
+  relu6: { op: 'relu6' },
+  sigmoid: { op: 'sigmoid' },
+  tanh: { op: 'tanh' },
+  elu: { op: 'tfjs', run: ([x]) => tf.elu(x), what: 'elu' },
+  selu: { op: 'tfjs', run: ([x]) => tf.selu(x), what: 'selu' },
+  softplus: { op: 'tfjs', run: ([x]) => tf.softplus(x), what: 'softplus' },
+  softmax: { op: 'tfjs', run: ([x]) => tf.softmax(x), what: 'softmax' },
 };
 
 interface Group {
@@ -196,20 +196,24 @@ function emitConv(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
     const [[t, bo], [l, r]] = g.pad.cfg.padding as [[number, number], [number, number]];
     pad = [[0, 0], [t, bo], [l, r], [0, 0]];
   }
-  const fused = isFusedActivation(g.activation) ? g.activation : 'linear';
+  const layer = b.conv({ depthwise, filter, bias: folded, strides: pair(n.cfg.strides), pad, dilations: pair(n.cfg.dilationRate ?? 1), activation: fusedOf(g) });
+  emitWithActivation(b, n, g, input, { op: 'conv', layer });
+}
+
+function fusedOf(g: Group): FusedActivation {
+  return isFusedActivation(g.activation) ? g.activation : 'linear';
+}
+
+/** The layer's step, then its activation as a step of its own when it cannot be fused. */
+function emitWithActivation(b: ProgramBuilder, n: LNode, g: Group, input: string, desc: StepDesc): void {
   const after = ACTIVATIONS[g.activation];
   if (!after) throw new Error(`${n.cls} ${n.layer.name}: activation ${g.activation} is not supported`);
-  const layer = b.conv({ depthwise, filter, bias: folded, strides: pair(n.cfg.strides), pad, dilations: pair(n.cfg.dilationRate ?? 1), activation: fused });
-  b.add(
-    n.layer.name,
-    [input],
-    g.out,
-    ([x]) => {
-      const y = convBiasAct(x as tf.Tensor4D, layer);
-      return fused === g.activation ? y : after(y);
-    },
-    fused === g.activation ? { op: 'conv', layer } : undefined,
-  );
+  if (isFusedActivation(g.activation)) {
+    b.add(n.layer.name, [input], g.out, desc);
+    return;
+  }
+  b.add(n.layer.name, [input], `${g.out}:pre`, desc);
+  b.add(`${n.layer.name}/${g.activation}`, [`${g.out}:pre`], g.out, after);
 }
 
 function emitDense(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
@@ -221,77 +225,59 @@ function emitDense(b: ProgramBuilder, n: LNode, g: Group, input: string): void {
     const { scale, shift } = bnScaleShift(g.bn);
     return { k: tf.mul(kernel, scale) as tf.Tensor2D, bb: (bias ? tf.add(tf.mul(bias, scale), shift) : shift) as tf.Tensor1D };
   });
-  const fused = isFusedActivation(g.activation) ? g.activation : 'linear';
-  const after = ACTIVATIONS[g.activation];
-  if (!after) throw new Error(`Dense ${n.layer.name}: activation ${g.activation} is not supported`);
-  const layer = b.dense(k, bb, fused);
-  const units = k.shape[1];
-  b.add(n.layer.name, [input], g.out, ([x]) => {
-    // Dense acts on the last axis of any rank.
-    const lead = x.shape.slice(0, -1);
-    const y = denseBiasAct(x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, x.shape[x.rank - 1]]), layer);
-    const z = fused === g.activation ? y : after(y);
-    return x.rank === 2 ? z : tf.reshape(z, [...lead, units]);
-  }, fused === g.activation ? { op: 'dense', layer } : undefined);
+  emitWithActivation(b, n, g, input, { op: 'dense', layer: b.dense(k, bb, fusedOf(g)) });
 }
 
-type Run = (xs: tf.Tensor[]) => tf.Tensor;
-type Simple = { run: Run; desc?: StepDesc };
-
-/** A tfjs-op implementation of a simple layer (described when exportable), or undefined when there is none. */
-function simpleLayer(b: ProgramBuilder, n: LNode): Simple | undefined {
+/** The IR step of a simple layer, or undefined when there is none. */
+function simpleLayer(b: ProgramBuilder, n: LNode): StepDesc | undefined {
   const c = n.cfg;
   if (c.dataFormat === 'channelsFirst') return undefined;
   const same: StepDesc = { op: 'reshape' };
-  if (IDENTITY.has(n.cls)) return { run: ([x]) => x, desc: same };
+  const tfjs = (what: string, run: (xs: tf.Tensor[]) => tf.Tensor): StepDesc => ({ op: 'tfjs', run, what });
+  if (IDENTITY.has(n.cls)) return same;
   switch (n.cls) {
     case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      const l = b.pool(n.cls === 'MaxPooling2D' ? 'max' : 'avg', pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding);
-      return { run: ([x]) => pool(x as tf.Tensor4D, l), desc: { op: 'pool', layer: l } };
-    }
+    case 'AveragePooling2D':
+      return { op: 'pool', layer: b.pool(n.cls === 'MaxPooling2D' ? 'max' : 'avg', pair(c.poolSize), pair(c.strides ?? c.poolSize), c.padding) };
     case 'GlobalAveragePooling2D':
-      return { run: ([x]) => tf.mean(x, [1, 2], !!c.keepDims), desc: { op: 'mean', axes: [1, 2], keepDims: !!c.keepDims } };
+      return { op: 'mean', axes: [1, 2], keepDims: !!c.keepDims };
     case 'GlobalMaxPooling2D':
-      return { run: ([x]) => tf.max(x, [1, 2], !!c.keepDims) };
+      return tfjs(n.cls, ([x]) => tf.max(x, [1, 2], !!c.keepDims));
     case 'Concatenate':
-      return { run: (xs) => tf.concat(xs, c.axis ?? -1), desc: { op: 'concat', axis: c.axis ?? -1 } };
+      return { op: 'concat', axis: c.axis ?? -1 };
     case 'Add':
-      return { run: (xs) => (xs.length === 2 ? tf.add(xs[0], xs[1]) : tf.addN(xs)), desc: { op: 'add' } };
+      return { op: 'add' };
     case 'Multiply':
-      return { run: (xs) => xs.reduce((a, v) => tf.mul(a, v)) };
+      return { op: 'mul' };
     case 'Subtract':
-      return { run: ([a, v]) => tf.sub(a, v) };
+      return { op: 'sub' };
     case 'Average':
-      return { run: (xs) => tf.div(tf.addN(xs), xs.length) };
+      return tfjs(n.cls, (xs) => tf.div(tf.addN(xs), xs.length));
     case 'Flatten':
-      return { run: ([x]) => tf.reshape(x, [x.shape[0], -1]), desc: same };
+      return { op: 'reshape', rest: [-1] };
     case 'Reshape':
-      return { run: ([x]) => tf.reshape(x, [x.shape[0], ...(c.targetShape as number[])]), desc: same };
+      return { op: 'reshape', rest: c.targetShape as number[] };
     case 'ZeroPadding2D': {
       const [[t, bo], [l, r]] = c.padding as [[number, number], [number, number]];
-      const pads: Array<[number, number]> = [[0, 0], [t, bo], [l, r], [0, 0]];
-      return { run: ([x]) => tf.pad(x, pads), desc: { op: 'pad', pads, value: 0 } };
+      return { op: 'pad', pads: [[0, 0], [t, bo], [l, r], [0, 0]], value: 0 };
     }
-    case 'Activation': {
-      const f = ACTIVATIONS[c.activation];
-      const desc: StepDesc | undefined = c.activation === 'relu' ? { op: 'relu' } : c.activation === 'relu6' ? { op: 'relu6' } : c.activation === 'linear' ? same : undefined;
-      return f && { run: ([x]) => f(x), desc };
-    }
+    case 'Activation':
+      return ACTIVATIONS[c.activation];
     case 'ReLU': {
       if (c.negativeSlope || c.threshold) return undefined;
       const max = c.maxValue;
-      const desc: StepDesc | undefined = max == null ? { op: 'relu' } : max === 6 ? { op: 'relu6' } : undefined;
-      return { run: ([x]) => (max == null ? tf.relu(x) : max === 6 ? tf.relu6(x) : tf.minimum(tf.relu(x), max)), desc };
+      return max == null ? { op: 'relu' } : max === 6 ? { op: 'relu6' } : { op: 'clip', min: 0, max };
     }
+    case 'LeakyReLU':
+      return { op: 'leakyRelu', alpha: c.alpha ?? 0.3 };
     case 'Softmax':
-      return isLastAxis(c.axis ?? -1, n.st.inputs[0].rank) ? { run: ([x]) => tf.softmax(x) } : undefined;
+      return isLastAxis(c.axis ?? -1, n.st.inputs[0].rank) ? tfjs(n.cls, ([x]) => tf.softmax(x)) : undefined;
     case 'BatchNormalization': {
       if (!isLastAxis(c.axis, n.st.rank)) return undefined;
       const { scale, shift } = bnScaleShift(n);
       b.own(scale);
       b.own(shift);
-      return { run: ([x]) => tf.add(tf.mul(x, scale), shift), desc: { op: 'affine', scale, shift } };
+      return { op: 'affine', scale, shift };
     }
   }
   return undefined;
@@ -348,17 +334,18 @@ export function compileLayersModel(model: tf.LayersModel): CompiledNet {
       if (absorbed.has(n.key)) continue;
       const simple = simpleLayer(b, n);
       if (simple) {
-        b.add(n.layer.name, n.inputs, n.key, simple.run, simple.desc);
+        b.add(n.layer.name, n.inputs, n.key, simple);
         continue;
       }
       // Anything else: tfjs runs the layer itself (its gradient is tfjs' own).
       b.fallbacks.push(`${n.layer.name} (${n.cls})`);
       const layer = n.layer;
       const index = n.st.outputTensorIndex ?? 0;
-      b.add(layer.name, n.inputs, n.key, (xs) => {
+      const run = (xs: tf.Tensor[]) => {
         const y = layer.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as tf.Tensor | tf.Tensor[];
         return Array.isArray(y) ? y[index] : y;
-      });
+      };
+      b.add(layer.name, n.inputs, n.key, { op: 'tfjs', run, what: n.cls });
     }
     if (input === undefined) throw new Error('compileLayersModel: no InputLayer reached from the output');
     return b.build(input, keyOf(out), endsInSoftmax, () => model.dispose());

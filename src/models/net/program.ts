@@ -7,7 +7,8 @@ import {
   ConvLayer, ConvLayerOptions, DenseLayer, FusedActivation, PoolLayer,
   disposeConvLayer, disposeDenseLayer, disposePoolLayer, makeConvLayer, makeDenseLayer, makePoolLayer,
 } from './ops';
-import type { StepDesc } from './desc';
+import type { StepDesc } from './ir';
+import { runStep } from './ops-table';
 
 export interface CompiledNet {
   /** x: [N, h, w, C] in the model's own input range and size. Returns pre-softmax logits [N, classes]. */
@@ -36,9 +37,19 @@ export interface Step {
   name: string;
   inputs: string[];
   out: string;
-  run(xs: tf.Tensor[]): tf.Tensor;
-  /** What run computes, when it is one of the exportable ops. */
-  desc?: StepDesc;
+  /** What the step computes; its tfjs forward and ONNX export come from the op table. */
+  desc: StepDesc;
+}
+
+/**
+ * What follows the network's own output: the log of probabilities (networks that end in a
+ * softmax the compiler cannot strip), then the presented classes picked from the outputs
+ * (background dropped, classes reordered by id; see ModelSpec.outputMap), as a 0/1 matrix so
+ * that both runtimes differentiate it like any dense layer.
+ */
+export interface OutputHead {
+  outputMap?: number[];
+  log?: boolean;
 }
 
 export class ProgramBuilder {
@@ -83,8 +94,8 @@ export class ProgramBuilder {
     return l;
   }
 
-  add(name: string, inputs: string[], out: string, run: (xs: tf.Tensor[]) => tf.Tensor, desc?: StepDesc): void {
-    this.steps.push({ name, inputs, out, run, desc });
+  add(name: string, inputs: string[], out: string, desc: StepDesc): void {
+    this.steps.push({ name, inputs, out, desc });
   }
 
   /** Frees what was built so far (compilation failed). */
@@ -99,7 +110,28 @@ export class ProgramBuilder {
     this.denses.length = 0;
   }
 
-  build(input: string, output: string, endsInSoftmax: boolean, disposeModel: () => void): CompiledNet {
+  /** Appends the head's steps after `output`; returns the new output. */
+  private head(output: string, head: OutputHead, endsInSoftmax: boolean): string {
+    let out = output;
+    if (head.log && !endsInSoftmax) {
+      this.add('head/log', [out], 'head/log', { op: 'log' });
+      out = 'head/log';
+    }
+    const map = head.outputMap;
+    if (map && !map.every((v, i) => v === i)) {
+      this.add('head/flatten', [out], 'head/flatten', { op: 'reshape', rest: [-1] });
+      const rows = Math.max(...map) + 1;
+      const kernel = new Float32Array(rows * map.length);
+      map.forEach((src, j) => (kernel[src * map.length + j] = 1));
+      const layer = this.dense(tf.tensor2d(kernel, [rows, map.length]), undefined, 'linear');
+      this.add('head/classes', ['head/flatten'], 'head/classes', { op: 'dense', layer });
+      out = 'head/classes';
+    }
+    return out;
+  }
+
+  build(input: string, output: string, endsInSoftmax: boolean, disposeModel: () => void, head?: OutputHead): CompiledNet {
+    if (head) output = this.head(output, head, endsInSoftmax);
     const steps = this.steps.slice();
     const consts = this.consts;
     // Without fallbacks nothing reads the source model again (every weight the program uses is
@@ -121,7 +153,7 @@ export class ProgramBuilder {
           if (!v) throw new Error(`compiled net: step ${s.name} reads ${k}, which was not computed`);
           return v;
         });
-        const y = s.run(xs);
+        const y = runStep(s.desc, xs);
         values.set(s.out, y);
         seen?.(s.out, y);
       }

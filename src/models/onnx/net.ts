@@ -8,6 +8,7 @@
  * passes (docs/PERFORMANCE.md).
  */
 import type { NetGraph } from '../net/program';
+import { pixelAffine } from '../classifier';
 import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
 import { encodeModel } from './proto';
@@ -115,6 +116,6 @@ export class OnnxGradientNet {
 /** Model input of a blank mid-grey image, for the warm-up pass. */
 export function warmUpInput(spec: ModelSpec): Float32Array {
   const [h, w] = spec.inputSize;
-  const [lo, hi] = spec.inputRange;
-  return new Float32Array(h * w * 3).fill(lo + (hi - lo) * (128 / 255));
+  const { scale, offset } = pixelAffine(spec);
+  return Float32Array.from({ length: h * w * 3 }, (_, i) => 128 * scale[i % 3] + offset[i % 3]);
 }
