@@ -20,6 +20,7 @@ const stubEngine: AttackEngine = {
   backend: 'none',
   listModels: () => [],
   labels: () => [],
+  classes: () => ({ labels: [] }),
   classify: () => Promise.reject(new Error('stub engine')),
   attack: () => Promise.reject(new Error('stub engine')),
 };

@@ -11,12 +11,13 @@ import { createEngine } from './engine/bootstrap';
 import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
 import { decodeImage } from './images/decode';
 import { encodePng } from './images/encode';
+import { resolveClass as resolveClassName, type ClassList } from './models/class-names';
 import { evalCommand } from './eval/command';
 import { startServer } from './server';
 
 const USAGE = `usage:
   advserve serve                       start the HTTP service (configuration from environment, see README)
-  advserve attack --target <index|label> [options] in.png -o out.png
+  advserve attack --target <index|label|class id> [options] in.png -o out.png
   advserve attack --untargeted [--target-selection least-likely|max-loss] [--label L] [options] in.png -o out.png
   advserve classify [--models a,b] [--top-k K] in.png
   advserve eval --images DIR [--eps N] [--methods list] [--defenses list] [--attack-models a,b] [--out report.md]
@@ -28,15 +29,14 @@ The models to load are ADVSERVE_MODELS (default all three bundled); --models nar
 
 class UsageError extends Error {}
 
-function resolveClass(value: string, labels: string[], name: string): number {
-  if (/^\d+$/.test(value)) {
-    const i = Number(value);
-    if (i >= labels.length) throw new UsageError(`--${name} ${value} is out of range (0..${labels.length - 1})`);
-    return i;
+/** A class named by index, label, synonym or class id (src/models/class-names.ts), as a usage error. */
+function resolveClass(value: string, classes: ClassList, name: string): number {
+  try {
+    return resolveClassName(classes, value, name);
+  } catch (err) {
+    if (err instanceof ApiError) throw new UsageError(`--${name}: ${err.message}`);
+    throw err;
   }
-  const i = labels.findIndex((l) => l.toLowerCase() === value.toLowerCase());
-  if (i < 0) throw new UsageError(`--${name} "${value}" is not a label (${labels.join(', ')})`);
-  return i;
 }
 
 const quietLog = {
@@ -73,16 +73,16 @@ async function attackCommand(argv: string[]): Promise<number> {
   const image = await decodeImage(await readFile(positionals[0]), { maxPixels: config.maxPixels });
   const engine = await createEngine(config, quietLog);
   const models = values.models?.split(',').map((s) => s.trim()).filter(Boolean);
-  const labels = engine.labels(models);
+  const classes = engine.classes(models);
   const out = await engine.attack(image, {
     method: values.method as AttackMethod,
     eps: Number(values.eps),
     iterations: Number(values.iterations),
     models,
     targeted: !values.untargeted,
-    target: values.target === undefined ? undefined : resolveClass(values.target, labels, 'target'),
+    target: values.target === undefined ? undefined : resolveClass(values.target, classes, 'target'),
     targetSelection: selection,
-    label: values.label === undefined ? undefined : resolveClass(values.label, labels, 'label'),
+    label: values.label === undefined ? undefined : resolveClass(values.label, classes, 'label'),
     alpha: values.alpha === undefined ? undefined : Number(values.alpha),
     seed: values.seed === undefined ? undefined : Number(values.seed),
   });

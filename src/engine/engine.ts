@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ApiError, badParam, notReady, unknownModel } from '../errors';
 import type { RgbImage } from '../images/types';
+import { sameClasses } from '../models/class-names';
 import { describe } from '../models/describe';
 import type { ModelInfo, ModelSpec } from '../models/types';
 import type { AttackContext, DirectionOracle } from './attacks/base';
@@ -47,6 +48,23 @@ function withEnsemble(perModel: Float32Array[]): Probs {
 
 const argmax = (p: Float32Array) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
 const argmin = (p: Float32Array) => p.reduce((best, v, i) => (v < p[best] ? i : best), 0);
+
+/** Models grouped by the classes they share (each group can form an ensemble), in load order. */
+export function ensembles<T extends { id: string; labels: string[]; classIds?: string[] }>(models: T[]): T[][] {
+  const groups: T[][] = [];
+  for (const m of models) {
+    const group = groups.find((g) => sameClasses(g[0], m));
+    if (group) group.push(m);
+    else groups.push([m]);
+  }
+  return groups;
+}
+
+function describeGroup(group: { id: string; labels: string[] }[]): string {
+  const labels = group[0].labels;
+  const shown = labels.length <= 8 ? `: ${labels.join(', ')}` : '';
+  return `${group.map((m) => m.id).join(',')} (${labels.length} classes${shown})`;
+}
 
 export class Engine implements AttackEngine {
   readonly metrics = new EngineMetrics();
@@ -101,10 +119,17 @@ export class Engine implements AttackEngine {
 
   private select(ids?: string[]): ModelSpec[] {
     const all = this.runner.specs();
-    const out = ids && ids.length ? ids.map((id) => all.find((s) => s.id === id) ?? this.fail(unknownModel(id))) : all;
-    const labels = out[0].labels.join('\u0000');
-    const mixed = out.find((s) => s.labels.join('\u0000') !== labels);
-    if (mixed) throw badParam('models', `models ${out[0].id} and ${mixed.id} have different label sets and cannot form an ensemble`);
+    const chosen = ids !== undefined && ids.length > 0;
+    const out = chosen ? ids.map((id) => all.find((s) => s.id === id) ?? this.fail(unknownModel(id))) : all;
+    // Models form an ensemble when their classes line up: equal classIds when all have them, else equal labels.
+    const groups = ensembles(out);
+    if (groups.length > 1) {
+      if (chosen) {
+        const [a, b] = groups;
+        throw badParam('models', `models ${a[0].id} and ${b[0].id} have different classes and cannot form an ensemble`);
+      }
+      throw badParam('models', `the loaded models have different classes; choose an ensemble with models=: ${groups.map(describeGroup).join(' or ')}`);
+    }
     return out;
   }
 
@@ -114,6 +139,12 @@ export class Engine implements AttackEngine {
 
   labels(ids?: string[]): string[] {
     return this.select(ids)[0].labels;
+  }
+
+  classes(ids?: string[]): { labels: string[]; classIds?: string[] } {
+    const models = this.select(ids);
+    const classIds = models.every((m) => m.classIds) ? models[0].classIds : undefined;
+    return { labels: models[0].labels, ...(classIds ? { classIds } : {}) };
   }
 
   /** Admission control: a bounded number of jobs; the rest get 429 with a retry hint. */

@@ -83,6 +83,8 @@ export interface AttackEngine {
   listModels(): import('../models/types').ModelInfo[];
   /** Labels shared by the given models (all loaded models when omitted). Throws ApiError 404/400. */
   labels(models?: string[]): string[];
+  /** The classes (labels, and class ids where every model has them) shared by the given models. Throws ApiError 404/400. */
+  classes(models?: string[]): { labels: string[]; classIds?: string[] };
   classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome>;
   attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome>;
   /** Prometheus text exposition of the engine's counters (GET /metrics). */

@@ -1,11 +1,11 @@
 /**
  * Request parameters: merged from the query string and multipart text fields, validated
  * with the route's own querystring schema (same ajv, same coercion and defaults, same
- * error messages), then resolved against the loaded models.
+ * error messages), then resolved against the loaded models (classes: src/models/class-names.ts).
  */
 import type { FastifyRequest } from 'fastify';
 import type { AttackEngine } from '../engine/types';
-import { badParam, unknownLabel, unknownModel } from '../errors';
+import { badParam, unknownModel } from '../errors';
 import { validationError, type ValidationIssue } from './problem';
 
 /**
@@ -31,22 +31,6 @@ export function parseModels(engine: AttackEngine, raw: string | undefined): stri
   const known = new Set(engine.listModels().map((m) => m.id));
   for (const id of ids) if (!known.has(id)) throw unknownModel(id);
   return ids;
-}
-
-/** A class given as an index ("3") or a label name (case-insensitive) -> its index. */
-export function resolveLabel(labels: string[], raw: string, param: string): number {
-  const value = raw.trim();
-  if (/^[+-]?\d+$/.test(value)) {
-    const index = Number(value);
-    if (index < 0 || index >= labels.length) {
-      throw badParam(param, `Class index ${value} is out of range; the models have ${labels.length} labels (0..${labels.length - 1}).`);
-    }
-    return index;
-  }
-  const lower = value.toLowerCase();
-  const index = labels.findIndex((l) => l.toLowerCase() === lower);
-  if (index < 0) throw unknownLabel(param, `"${value}" is not a label of the selected models; labels: ${labels.join(', ')}.`);
-  return index;
 }
 
 export function requireParam<T>(value: T | undefined, param: string, detail: string): T {

@@ -6,11 +6,12 @@ import type { AttackEngine, AttackOutcome, AttackParams } from '../engine/types'
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
 import { wantsJson } from '../http/accept';
-import { mergeParams, parseModels, resolveLabel } from '../http/params';
+import { mergeParams, parseModels } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
 import { decodeImage } from '../images/decode';
 import { encodePng } from '../images/encode';
+import { resolveClass } from '../models/class-names';
 import type { RgbImage } from '../images/types';
 import { imageBody, problems } from './responses';
 import { AttackJson, TargetedParams, UntargetedParams } from './schemas';
@@ -119,7 +120,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
       const p = mergeParams<TargetedParams>(request, upload.fields);
       if (p.target === undefined) throw badParam('target', 'Parameter "target" is required: a class index or a label name.');
       const models = parseModels(engine, p.models);
-      const target = resolveLabel(engine.labels(models), p.target, 'target');
+      const target = resolveClass(engine.classes(models), p.target, 'target');
       const image = await decodeImage(upload.image, config);
       const params: AttackParams = { ...common(p), targeted: true, target, ...(models ? { models } : {}) };
       return sendOutcome(request, reply, await runAttack(engine, image, params, reply, config.requestTimeoutMs));
@@ -147,9 +148,9 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
       let label: number | undefined;
       if (p.label !== undefined) {
         if (targetSelection !== 'max-loss') throw badParam('label', 'Parameter "label" only applies to target_selection=max-loss.');
-        label = resolveLabel(engine.labels(models), p.label, 'label');
+        label = resolveClass(engine.classes(models), p.label, 'label');
       } else {
-        engine.labels(models); // same model checks as the targeted route
+        engine.classes(models); // same model checks as the targeted route
       }
       const image = await decodeImage(upload.image, config);
       const params: AttackParams = {

@@ -7,9 +7,10 @@ import { parseDefenseList, plainDefenses } from '../defense/parse';
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
 import { readUploads } from '../http/multi-upload';
-import { mergeParams, resolveLabel } from '../http/params';
+import { mergeParams } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { decodeImage } from '../images/decode';
+import { resolveClass, sameClasses } from '../models/class-names';
 import type { RouteDeps } from './attack';
 import { jsonOk, problems } from './responses';
 import { DefenseEvalJson, DefenseEvalParams } from './schemas';
@@ -79,14 +80,14 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
       const defenses = p.defenses === undefined ? plainDefenses(ids) : parseDefenseList(p.defenses, ids);
 
       const used = models.filter((m) => defenses.some((d) => d.model === m.id));
-      const labels = used[0].labels;
-      const mixed = used.find((m) => m.labels.join('\u0000') !== labels.join('\u0000'));
-      if (mixed) throw badParam('defenses', `Models ${used[0].id} and ${mixed.id} have different label sets; evaluate them in separate requests.`);
+      const classes = { labels: used[0].labels, ...(used[0].classIds ? { classIds: used[0].classIds } : {}) };
+      const mixed = used.find((m) => !sameClasses(m, classes));
+      if (mixed) throw badParam('defenses', `Models ${used[0].id} and ${mixed.id} have different classes; evaluate them in separate requests.`);
 
       const n = upload.images.length;
       if (p.labels === undefined) throw badParam('labels', 'Parameter "labels" is required: the clean label of each image, comma-separated in image order.');
-      const cleanLabels = splitList(p.labels, 'labels', n).map((v) => resolveLabel(labels, v, 'labels'));
-      const targets = p.targets === undefined ? undefined : splitList(p.targets, 'targets', n).map((v) => resolveLabel(labels, v, 'targets'));
+      const cleanLabels = splitList(p.labels, 'labels', n).map((v) => resolveClass(classes, v, 'labels'));
+      const targets = p.targets === undefined ? undefined : splitList(p.targets, 'targets', n).map((v) => resolveClass(classes, v, 'targets'));
 
       const items: EvalImage[] = [];
       for (const [i, file] of upload.images.entries()) {

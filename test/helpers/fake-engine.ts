@@ -11,6 +11,8 @@ import type { ModelInfo } from '../../src/models/types';
 
 export const FAKE_LABELS = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 export const FAKE_MODELS = ['fake_a', 'fake_b'];
+/** Class ids parallel to FAKE_LABELS (for name resolution by class id). */
+export const FAKE_CLASS_IDS = ['c_drawing', 'c_hentai', 'c_neutral', 'c_porn', 'c_sexy'];
 
 export interface FakeEngineOptions {
   ready?: boolean;
@@ -21,6 +23,9 @@ export interface FakeEngineOptions {
    * the others share the rest). Return undefined to fall back to the mean-pixel rule.
    */
   predict?: FakePredict;
+  /** Other class names (ImageNet-style 'tabby, tabby cat'); class ids default to c0, c1, ... */
+  labels?: string[];
+  classIds?: string[];
 }
 
 export type FakePredict = (image: RgbImage, model: string) => number | undefined;
@@ -33,7 +38,13 @@ export class FakeEngine implements AttackEngine {
   readonly attackCalls: { image: RgbImage; params: AttackParams }[] = [];
   readonly classifyCalls: { image: RgbImage; opts: { models?: string[]; topK: number } }[] = [];
 
+  /** The classes every fake model has (default FAKE_LABELS / FAKE_CLASS_IDS). */
+  readonly classLabels: string[];
+  readonly classIds: string[];
+
   constructor(opts: FakeEngineOptions = {}) {
+    this.classLabels = opts.labels ?? FAKE_LABELS;
+    this.classIds = opts.classIds ?? (opts.labels ? opts.labels.map((_, i) => `c${i}`) : FAKE_CLASS_IDS);
     this.ready = opts.ready ?? true;
     this.attackDelayMs = opts.attackDelayMs ?? 0;
     this.predict = opts.predict;
@@ -42,10 +53,16 @@ export class FakeEngine implements AttackEngine {
   listModels(): ModelInfo[] {
     return FAKE_MODELS.map((id) => ({
       id,
-      labels: [...FAKE_LABELS],
+      labels: [...this.classLabels],
+      classIds: [...this.classIds],
+      classes: this.classLabels.length,
       inputSize: [224, 224],
       inputRange: [0, 1],
+      layout: 'NHWC',
+      channelOrder: 'RGB',
+      resize: 'squash',
       format: 'layers',
+      quantization: 'none',
       source: 'fake',
       backend: this.backend,
     }));
@@ -53,21 +70,25 @@ export class FakeEngine implements AttackEngine {
 
   labels(models?: string[]): string[] {
     for (const id of models ?? []) if (!FAKE_MODELS.includes(id)) throw unknownModel(id);
-    return [...FAKE_LABELS];
+    return [...this.classLabels];
+  }
+
+  classes(models?: string[]): { labels: string[]; classIds?: string[] } {
+    return { labels: this.labels(models), classIds: [...this.classIds] };
   }
 
   private probs(image: RgbImage, salt: number): number[] {
     let sum = 0;
     for (const v of image.rgb) sum += v;
     const mean = image.rgb.length ? sum / image.rgb.length : 0;
-    const raw = FAKE_LABELS.map((_, i) => 1 + ((Math.round(mean) + i * 7 + salt) % 11));
+    const raw = this.classLabels.map((_, i) => 1 + ((Math.round(mean) + i * 7 + salt) % 11));
     const total = raw.reduce((a, b) => a + b, 0);
     return raw.map((r) => r / total);
   }
 
   private top(probs: number[], k: number): LabelProb[] {
     return probs
-      .map((prob, index) => ({ index, label: FAKE_LABELS[index], prob }))
+      .map((prob, index) => ({ index, label: this.classLabels[index], prob }))
       .sort((a, b) => b.prob - a.prob || a.index - b.index)
       .slice(0, k);
   }
@@ -78,8 +99,8 @@ export class FakeEngine implements AttackEngine {
     this.labels(ids);
     const forced = ids.map((id) => this.predict?.(image, id));
     if (forced.every((c) => c !== undefined)) {
-      const perModel = forced.map((c) => FAKE_LABELS.map((_, i) => (i === c ? 0.6 : 0.4 / (FAKE_LABELS.length - 1))));
-      const mean = FAKE_LABELS.map((_, i) => perModel.reduce((a, p) => a + p[i], 0) / perModel.length);
+      const perModel = forced.map((c) => this.classLabels.map((_, i) => (i === c ? 0.6 : 0.4 / (this.classLabels.length - 1))));
+      const mean = this.classLabels.map((_, i) => perModel.reduce((a, p) => a + p[i], 0) / perModel.length);
       return {
         models: ids.map((id, m) => ({ id, top: this.top(perModel[m], opts.topK) })),
         ensemble: { top: this.top(mean, opts.topK) },
@@ -110,15 +131,15 @@ export class FakeEngine implements AttackEngine {
       sq += d * d;
     }
     const target = params.target ?? 0;
-    const before = { label: FAKE_LABELS[2], prob: 0.9 };
-    const after = { label: FAKE_LABELS[target], prob: 0.8, targetProb: 0.8 };
+    const before = { label: this.classLabels[2], prob: 0.9 };
+    const after = { label: this.classLabels[target], prob: 0.8, targetProb: 0.8 };
     return {
       image: { width: image.width, height: image.height, rgb, alpha: image.alpha },
       method: params.method,
       eps: params.eps,
       iterations: params.iterations,
       targeted: params.targeted,
-      target: { index: target, label: FAKE_LABELS[target] },
+      target: { index: target, label: this.classLabels[target] },
       success: true,
       linf,
       l2: Math.sqrt(sq),

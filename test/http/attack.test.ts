@@ -266,3 +266,17 @@ t.test('a client that disconnects aborts the attack', async (t) => {
   const res = await request(app.server).get('/healthz');
   t.equal(res.status, 200, 'server still fine');
 });
+
+t.test('targets by synonym and by class id (ImageNet-style labels)', async (t) => {
+  const { server, engine } = await setup(t, { engine: { labels: ['tench, Tinca tinca', 'tabby, tabby cat', 'tiger cat'], classIds: ['n01440764', 'n02123045', 'n02123159'] } });
+  const img = await png();
+  const post = (q: string) => request(server).post(`/v1/attack/targeted?${q}`).set('Content-Type', 'image/png').set('Accept', 'application/json').send(img);
+  let res = await request(server).post('/v1/attack/targeted?target=Tabby%20Cat').set('Content-Type', 'image/png').set('Accept', 'application/json').send(img);
+  t.equal(res.status, 200, res.text);
+  t.same(res.body.target, { index: 1, label: 'tabby, tabby cat' });
+  res = await request(server).post('/v1/attack/targeted').field('target', 'n02123159').attach('image', img, 'x.png');
+  t.equal(res.status, 200, res.text);
+  t.same(engine.attackCalls.map((c) => c.params.target), [1, 2]);
+  const unknown = isProblem(t, await post('target=tabbby'), 400, 'unknown-label', 'target');
+  t.match(unknown.detail, /Close matches: tabby, tabby cat \(1, n02123045\)/);
+});
