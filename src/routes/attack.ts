@@ -118,7 +118,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
     async (request, reply) => {
       const upload = await readUpload(request);
       const p = mergeParams<TargetedParams>(request, upload.fields);
-      if (p.target === undefined) throw badParam('target', 'Parameter "target" is required: a class index or a label name.');
+      if (p.target === undefined) throw badParam('target', 'Parameter "target" is required: a class index, label, synonym or class id.');
       const models = parseModels(engine, p.models);
       const target = resolveClass(engine.classes(models), p.target, 'target');
       const image = await decodeImage(upload.image, config);

@@ -31,11 +31,20 @@ export const LabelProb = Type.Object(
 export const ModelInfo = Type.Object(
   {
     id: Type.String(),
-    labels: Type.Array(Type.String()),
+    labels: Type.Array(Type.String(), { description: 'Class names in the order the service presents them (background dropped; sorted by class id when there are class ids).' }),
+    classIds: Type.Optional(Type.Array(Type.String(), { description: 'Stable class ids parallel to labels (e.g. WordNet ids); ensembles line classes up by them.' })),
+    classes: Type.Integer({ description: 'Number of classes (labels.length).' }),
     inputSize: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2, description: '[height, width]' }),
-    inputRange: Type.Array(Type.Number(), { minItems: 2, maxItems: 2 }),
-    format: StringEnum(['layers', 'graph'] as const),
-    source: Type.String(),
+    inputRange: Type.Optional(Type.Array(Type.Number(), { minItems: 2, maxItems: 2, description: 'x = lo + p/255 * (hi - lo); absent when mean and std are given.' })),
+    mean: Type.Optional(Type.Array(Type.Number(), { minItems: 3, maxItems: 3, description: 'x = (p/255 - mean) / std per channel.' })),
+    std: Type.Optional(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })),
+    layout: StringEnum(['NHWC', 'NCHW'] as const, { description: "The network's own input layout." }),
+    channelOrder: StringEnum(['RGB', 'BGR'] as const),
+    resize: StringEnum(['squash', 'center-crop'] as const, { description: 'squash: the whole image resized to inputSize; center-crop: shorter side resized, centre cropped.' }),
+    cropFraction: Type.Optional(Type.Number({ description: "center-crop: the crop's share of the resized shorter side." })),
+    format: StringEnum(['layers', 'graph', 'onnx'] as const),
+    quantization: StringEnum(['none', 'dequantized'] as const, { description: 'dequantized: a quantized file attacked through its float equivalent.' }),
+    source: Type.String({ description: 'folder:<path> or nsfwjs:<name>' }),
     backend: Type.String(),
   },
   { $id: 'ModelInfo' },
@@ -133,7 +142,7 @@ const attackCommon = {
  * so the schema cannot mark it required; the route checks it after merging the two.
  */
 export const TargetedParams = Type.Object({
-  target: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): class index or label name (case-insensitive).', examples: ['Neutral', '2'] })),
+  target: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): class index, label, one of a label\'s comma-separated synonyms, or class id (e.g. n02123045); case-insensitive.', examples: ['Neutral', '2'] })),
   ...attackCommon,
 });
 export type TargetedParams = Static<typeof TargetedParams>;
@@ -141,7 +150,7 @@ export type TargetedParams = Static<typeof TargetedParams>;
 export const UntargetedParams = Type.Object({
   ...attackCommon,
   target_selection: Type.Optional(StringEnum(TARGET_SELECTIONS, { default: 'least-likely', description: 'least-likely: push towards the least likely class; max-loss: push away from the clean label.' })),
-  label: Type.Optional(Type.String({ minLength: 1, description: 'max-loss only: the clean label (index or name); the ensemble prediction when omitted.' })),
+  label: Type.Optional(Type.String({ minLength: 1, description: 'max-loss only: the clean label (index, label, synonym or class id); the ensemble prediction when omitted.' })),
 });
 export type UntargetedParams = Static<typeof UntargetedParams>;
 
@@ -152,8 +161,8 @@ export const ClassifyParams = Type.Object({
 export type ClassifyParams = Static<typeof ClassifyParams>;
 
 export const DefenseEvalParams = Type.Object({
-  labels: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): the clean labels, comma-separated in image order (index or label name).', examples: ['Neutral,Porn'] })),
-  targets: Type.Optional(Type.String({ minLength: 1, description: 'The attack targets, comma-separated in image order (index or label name); omit for untargeted images.', examples: ['Drawing,Drawing'] })),
+  labels: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): the clean labels, comma-separated in image order (index, synonym or class id, as for target).', examples: ['Neutral,Porn'] })),
+  targets: Type.Optional(Type.String({ minLength: 1, description: 'The attack targets, comma-separated in image order (index, synonym or class id); omit for untargeted images.', examples: ['Drawing,Drawing'] })),
   defenses: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated defenses: [transform[param]+]...model_id, transforms jpeg (quality, 75), bits (3), median (window, 3), resize-pad, blur (sigma, 1); every loaded model alone when omitted.', examples: ['mobilenet_v2,jpeg75+mobilenet_v2_mid,median3+resize-pad+inception_v3'] })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds the random transforms (resize-pad); default 0.' })),
 });

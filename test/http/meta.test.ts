@@ -21,6 +21,7 @@ t.test('models, health, readiness', async (t) => {
   t.equal(res.body.backend, 'fake');
   t.same(res.body.models.map((m: { id: string }) => m.id), ['fake_a', 'fake_b']);
   t.match(res.body.models[0], { labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'], inputSize: [224, 224], format: 'layers' });
+  t.match(res.body.models[0], { classes: 5, classIds: ['c_drawing', 'c_hentai', 'c_neutral', 'c_porn', 'c_sexy'], inputRange: [0, 1], layout: 'NHWC', channelOrder: 'RGB', resize: 'squash', quantization: 'none', source: 'fake' });
 });
 
 t.test('unknown routes and methods are problem+json 404s', async (t) => {
