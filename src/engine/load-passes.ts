@@ -46,7 +46,7 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
     try {
       const graph = built.net.graph?.();
       if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
-      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax }, graph, o.threads);
+      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization }, graph, o.threads);
       await warmUp(net);
     } catch (err) {
       await net?.dispose();

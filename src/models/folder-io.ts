@@ -41,10 +41,10 @@ export async function artifactsFrom(json: ModelJson, readWeights: (path: string)
   };
 }
 
-export async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts> {
-  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
+export async function readModelFolder(dir: string, file = 'model.json'): Promise<tf.io.ModelArtifacts> {
+  const json = JSON.parse(await readFile(join(dir, file), 'utf8')) as ModelJson;
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`${dir}/model.json is not a tfjs model (no modelTopology or weightsManifest)`);
+    throw new Error(`${join(dir, file)} is not a tfjs model (no modelTopology or weightsManifest)`);
   }
   return artifactsFrom(json, (path) => readFile(join(dir, path)));
 }

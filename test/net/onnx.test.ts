@@ -182,7 +182,8 @@ t.test('the bundled models export with the same logits and input gradients as tf
     const [h, w] = spec.inputSize;
     const n = 2;
     const objs = MIXED.slice(0, n);
-    const x = fill(n * h * w * 3, rng(40), 0.5).map((v) => spec.inputRange[0] + (v + 0.5) * (spec.inputRange[1] - spec.inputRange[0]));
+    const [lo, hi] = spec.inputRange!;
+    const x = fill(n * h * w * 3, rng(40), 0.5).map((v) => lo + (v + 0.5) * (hi - lo));
     const { logits, dx } = await onnx.run(x, n, objs);
     const ref = tf.tidy(() => net.forward(tf.tensor4d(x, [n, h, w, 3])).dataSync() as Float32Array);
     let worst = 0;

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConvPad } from './conv-grad';
 import type { FusedActivation } from './ops';
-import { CompiledNet, ProgramBuilder } from './program';
+import { CompiledNet, ProgramBuilder, type OutputHead } from './program';
 import type { StepDesc } from './ir';
 
 /** The parts of a TF NodeDef (JSON form) that we read. */
@@ -79,7 +79,7 @@ function poolPadding(n: NodeDef): 'same' | 'valid' {
   throw new Error(`compileGraphModel: node ${n.name}: unsupported padding ${p}`);
 }
 
-export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelArtifacts): CompiledNet {
+export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelArtifacts, head?: OutputHead): CompiledNet {
   const topo = artifacts.modelTopology as { node?: NodeDef[] } | undefined;
   if (!topo?.node) throw new Error('compileGraphModel: artifacts have no node list');
   const byName = new Map(topo.node.map((n) => [n.name, n]));
@@ -256,7 +256,7 @@ export function compileGraphModel(model: tf.GraphModel, artifacts: tf.io.ModelAr
       }
     }
     if (!sawInput) throw new Error(`compileGraphModel: input ${inputName} is not reached from the output`);
-    return b.build(inputName, outName, endsInSoftmax, () => model.dispose());
+    return b.build(inputName, outName, endsInSoftmax, () => model.dispose(), head);
 
     function padsOf(n: NodeDef): Array<[number, number]> {
       const p = Array.from(constValue(dataInputs(n)[1], n).dataSync());

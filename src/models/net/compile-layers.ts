@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerFastGradients } from './conv-grad';
 import { FusedActivation, isFusedActivation } from './ops';
-import { CompiledNet, ProgramBuilder } from './program';
+import { CompiledNet, ProgramBuilder, type OutputHead } from './program';
 import type { StepDesc } from './ir';
 
 type ST = tf.SymbolicTensor;
@@ -283,7 +283,7 @@ function simpleLayer(b: ProgramBuilder, n: LNode): StepDesc | undefined {
   return undefined;
 }
 
-export function compileLayersModel(model: tf.LayersModel): CompiledNet {
+export function compileLayersModel(model: tf.LayersModel, head?: OutputHead): CompiledNet {
   registerFastGradients(); // fallback layers' plain convs get fast dx too
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new Error(`compileLayersModel: only single-input, single-output models are supported (${model.inputs.length} in, ${model.outputs.length} out)`);
@@ -348,7 +348,7 @@ export function compileLayersModel(model: tf.LayersModel): CompiledNet {
       b.add(layer.name, n.inputs, n.key, { op: 'tfjs', run, what: n.cls });
     }
     if (input === undefined) throw new Error('compileLayersModel: no InputLayer reached from the output');
-    return b.build(input, keyOf(out), endsInSoftmax, () => model.dispose());
+    return b.build(input, keyOf(out), endsInSoftmax, () => model.dispose(), head);
   } catch (err) {
     b.abandon();
     throw err;
