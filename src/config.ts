@@ -20,7 +20,7 @@ export interface Config {
   maxPixels: number;
   /** Most images in one multi-image upload (POST /v1/defense/evaluate; 413 beyond). */
   maxFiles: number;
-  /** Bundled nsfwjs models to load (ids from the model table); empty list loads none. */
+  /** Bundled nsfwjs models to load (ids from the model table); ADVSERVE_MODELS set but empty loads none. */
   bundledModels: string[];
   /** Extra model folders, each with a model.json and an advserve.json (labels, input size, range). */
   modelDirs: string[];
@@ -99,6 +99,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (!['auto', 'onnx', 'tfjs'].includes(runtime)) {
     throw new ConfigError(`ADVSERVE_RUNTIME must be one of auto, onnx, tfjs; got "${runtime}"`);
   }
+  // ADVSERVE_MODELS unset: the three bundled models; set but empty: none of them.
+  const bundledModels = list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED);
+  const modelDirs = list(env, 'ADVSERVE_MODEL_DIRS', []);
+  if (bundledModels.length === 0 && modelDirs.length === 0) {
+    throw new ConfigError('no models configured: ADVSERVE_MODELS is empty and ADVSERVE_MODEL_DIRS names no folder (unset ADVSERVE_MODELS for the bundled models, or give model folders)');
+  }
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
@@ -108,8 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
     maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),
-    bundledModels: list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED),
-    modelDirs: list(env, 'ADVSERVE_MODEL_DIRS', []),
+    bundledModels,
+    modelDirs,
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
     requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
     ...coreSplit(env, plan, cores),

@@ -43,3 +43,32 @@ t.test('ADVSERVE_RUNTIME: auto by default, onnx or tfjs, anything else refused',
   t.equal(loadConfig({ ADVSERVE_RUNTIME: 'onnx' }).runtime, 'onnx');
   t.throws(() => loadConfig({ ADVSERVE_RUNTIME: 'torch' }), /ADVSERVE_RUNTIME must be one of auto, onnx, tfjs; got "torch"/);
 });
+
+t.test('ADVSERVE_MODELS: unset loads the bundled three, set but empty loads none', async (t) => {
+  t.same(loadConfig({}).bundledModels, ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid']);
+  t.same(loadConfig({ ADVSERVE_MODELS: 'mobilenet_v2, inception_v3' }).bundledModels, ['mobilenet_v2', 'inception_v3']);
+  const own = loadConfig({ ADVSERVE_MODELS: '', ADVSERVE_MODEL_DIRS: '/models/a,/models/b' });
+  t.same(own.bundledModels, [], 'empty: no bundled model');
+  t.same(own.modelDirs, ['/models/a', '/models/b']);
+  t.same(loadConfig({ ADVSERVE_MODELS: ' , ', ADVSERVE_MODEL_DIRS: '/m' }).bundledModels, [], 'only separators: none');
+  for (const env of [{ ADVSERVE_MODELS: '' }, { ADVSERVE_MODELS: '', ADVSERVE_MODEL_DIRS: '' }, { ADVSERVE_MODELS: ',', ADVSERVE_MODEL_DIRS: ' ' }]) {
+    let err: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      err = e;
+    }
+    t.type(err, ConfigError, `${JSON.stringify(env)}: refused`);
+    t.match((err as Error)?.message, /no models configured: ADVSERVE_MODELS is empty and ADVSERVE_MODEL_DIRS names no folder/);
+  }
+});
+
+t.test('the start fails clearly with no models at all (the service exits 2 with the message)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const bin = join(__dirname, '..', 'bin', 'advserve.js');
+  const env = { ...process.env, ADVSERVE_MODELS: '', ADVSERVE_MODEL_DIRS: '', PORT: '0' };
+  const run = spawnSync(process.execPath, [bin, 'serve'], { env, encoding: 'utf8', timeout: 60_000 });
+  t.equal(run.status, 2, run.stderr);
+  t.match(run.stderr, /configuration error: no models configured/);
+});
