@@ -81,10 +81,9 @@ export function resolveClass(classes: ClassList, value: string | number, param: 
   }
   const close = closeMatches(classes, text).map((i) => describeClass(classes, i));
   const all = n <= LIST_ALL_BELOW ? `; labels: ${classes.labels.join(', ')}` : '';
-  throw unknownLabel(
-    param,
-    `"${text}" is not a label of the selected models${all}. Give a class index (0..${n - 1}), a label, a synonym${classes.classIds ? ' or a class id' : ''}. Close matches: ${close.join('; ')}.`,
-  );
+  const forms = [`a class index (0..${n - 1})`, 'a label', ...(classes.classIds ? ['a synonym', 'a class id'] : ['a synonym'])];
+  const give = `${forms.slice(0, -1).join(', ')} or ${forms[forms.length - 1]}`;
+  throw unknownLabel(param, `"${text}" is not a label of the selected models${all}. Give ${give}. Close matches: ${close.join('; ')}.`);
 }
 
 /**
