@@ -126,7 +126,7 @@ class Compiler {
     const dims = g.inputs[0].dims;
     const expect = opts.layout === 'NCHW' ? [null, 3, h, w] : [null, h, w, 3];
     if (dims.length !== 4 || dims.some((d, i) => i > 0 && d !== null && d !== expect[i])) {
-      throw new UnsupportedError(`${opts.file}: input ${g.inputs[0].name} has shape [${dims.map((d) => d ?? '?')}], but the description says ${opts.layout} [N, ${expect.slice(1).join(', ')}] (fields inputSize and layout)`);
+      throw new UnsupportedError(`${opts.file}: input ${g.inputs[0].name} has shape [${dims.map((d) => d ?? '?').join(', ')}], but the description says ${opts.layout} [N, ${expect.slice(1).join(', ')}] (fields inputSize and layout)`);
     }
     for (const [name, c] of g.initializers) this.vals.set(name, { kind: 'const', c });
     const probe = tf.zeros([1, h, w, 3]);

@@ -39,7 +39,7 @@ export class FrontValues {
   emit(label: string, inputs: string[], desc: StepDesc, cl: boolean): Val {
     const ir = `${label}#${this.count++}`;
     this.b.add(label, inputs, ir, desc);
-    this.probe.set(ir, runStep(desc, inputs.map((i) => this.probeOf(i))));
+    this.probe.set(ir, tf.tidy(() => runStep(desc, inputs.map((i) => this.probeOf(i)))));
     return { kind: 'value', ir, cl };
   }
 
