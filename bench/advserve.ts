@@ -181,6 +181,8 @@ export interface PhaseOptions {
   attackReps: number;
   progress: (msg: string) => void;
   warnings: string[];
+  /** With several models: time only the ensemble's step, not each model's alone (default false). */
+  ensembleOnly?: boolean;
 }
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
@@ -199,7 +201,8 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();
     const ids = o.specs.map((s) => s.id);
-    const groups = ids.map((id) => ({ name: id, members: [id] }));
+    const ensembleOnly = !!o.ensembleOnly && ids.length > 1;
+    const groups = ensembleOnly ? [] : ids.map((id) => ({ name: id, members: [id] }));
     if (ids.length > 1) groups.push({ name: 'ensemble', members: ids });
     const { height: h, width: w } = o.images[0];
     const steps: Record<string, StepResult[]> = {};
@@ -208,7 +211,8 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       for (const n of o.batches) {
         const streams = Array.from({ length: runner.slots }, (_, k) => makeStream(o.images, n, k * n, 16));
         // The ensemble's passes are the single models' passes at sizes they have already run: no warm-up.
-        const policy = g.members.length > 1 && ids.length > 1 ? { ...o.policy, warmup: 0 } : o.policy;
+        // (With ensembleOnly they have not: the warm-up stays.)
+        const policy = g.members.length > 1 && ids.length > 1 && !ensembleOnly ? { ...o.policy, warmup: 0 } : o.policy;
         const timed = await timeRepeated(async () => {
           await Promise.all(streams.map((s) => stepStream(runner, g.members, s, h, w, o.target)));
           sample();

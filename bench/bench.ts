@@ -25,6 +25,12 @@
  *   npm run bench -- --reference-blas   also time PyTorch on Debian's reference BLAS (libblas3), for information
  *   npm run bench -- --max-other-cores X  redo timed runs during which other processes used more than
  *                                       X cores (default 0.25), within a bounded retry budget
+ *   npm run bench -- --imagenet [--shared DIR]  also the ImageNet part (bench/imagenet.ts): the trained
+ *                                       mobilenet_v2_torch_float (PyTorch's ONNX) alone and in a 3-model
+ *                                       ImageNet ensemble, from folders made of DIR (default ../shared) in a
+ *                                       temp dir, beside PyTorch's mobilenet_v2 with the same state_dict;
+ *                                       skipped (with a note) when DIR is absent
+ *   npm run bench -- --imagenet-only    the ImageNet part alone (no bundled-model table)
  *
  * See docs/PERFORMANCE.md for what is measured and for this machine's numbers.
  */
@@ -36,6 +42,7 @@ import * as tf from '@tensorflow/tfjs';
 import { bundledSpecs } from '../src/models/registry';
 import { runPhase, startBackend, type BackendInfo, type PhaseResult, type StepResult } from './advserve';
 import { benchImages } from './images';
+import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
 import { runPytorch, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
@@ -64,6 +71,9 @@ const { values: flags } = parseArgs({
     'torch-threads': { type: 'string', default: '2' },
     'max-other-cores': { type: 'string', default: '0.25' },
     'reference-blas': { type: 'boolean', default: false },
+    imagenet: { type: 'boolean', default: false },
+    'imagenet-only': { type: 'boolean', default: false },
+    shared: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -186,6 +196,8 @@ interface Report {
   };
   pytorch: TorchOutcome;
   ratios: Record<string, { batch: number; service: number | null; inProcess: number | null; perCore: number | null }[]>;
+  /** With --imagenet: the ImageNet part (bench/imagenet.ts). */
+  imagenet?: ImagenetReport;
   loadavg: { start: number[]; end: number[] };
   otherCpuS: number | null;
   otherCoresAvg: number | null;
@@ -199,7 +211,7 @@ async function main() {
   const date = new Date().toISOString();
   const backend = await startBackend();
   progress(`main-thread backend ${backend.backend} (tfjs ${backend.tfjs}, simd ${backend.wasmSimd}, threads ${backend.wasmThreads})`);
-  const specs = bundledSpecs(models);
+  const specs = flags['imagenet-only'] ? [] : bundledSpecs(models);
 
   const cores = os.availableParallelism();
   const timePerCore = workers > 0 && wasmThreads > 1 && !flags['no-per-core'];
@@ -208,6 +220,72 @@ async function main() {
   progress(`input: ${source}`);
 
   const warnings: string[] = [];
+  const imagenetPart = () =>
+    runImagenet({
+      shared: flags.shared,
+      workers,
+      wasmThreads,
+      perCoreWorkers: timePerCore ? cores : 0,
+      microBatch,
+      runtime,
+      backend: backend.backend,
+      images,
+      batches,
+      policy,
+      attackReps,
+      torch: flags['no-pytorch'] ? null : { python: flags.python!, threads, quick: flags.quick, maxOtherCores, referenceBlas: flags['reference-blas'] },
+      progress,
+      warnings,
+    });
+  if (flags['imagenet-only']) {
+    const imagenet = await imagenetPart();
+    if (imagenet.skipped) process.stderr.write(`ImageNet part skipped: ${imagenet.skipped}\n`);
+    const cpuEnd = cpuSeconds();
+    const wallS = (performance.now() - started) / 1000;
+    const otherCpuS = cpuStart && cpuEnd ? Math.max(0, cpuEnd.all - cpuStart.all - (cpuEnd.self - cpuStart.self)) : null;
+    const m = machine();
+    const report = {
+      date,
+      machine: m,
+      node: process.version,
+      backend,
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+      input: source,
+      batches,
+      policy,
+      runtime,
+      split: { workers, wasmThreads, microBatch },
+      warnings,
+      imagenet,
+      processPeakRssMiB: process.resourceUsage().maxRSS / 1024,
+      loadavg: { start: loadStart, end: os.loadavg() },
+      otherCpuS,
+      otherCoresAvg: otherCpuS === null ? null : otherCpuS / wallS,
+      wallS,
+    };
+    if (flags['json-out']) writeFileSync(flags['json-out'], `${JSON.stringify(report, null, 1)}\n`);
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      return;
+    }
+    const out = [
+      `advserve bench (ImageNet part only)  ${date}`,
+      `machine: ${m.cpu}, ${m.cores} cores (${m.avx2 ? 'avx2' : 'no avx2'}, ${m.avx512f ? 'avx512f' : 'no avx512'}), ${m.memoryGiB} GiB; node ${process.version}`,
+      `advserve: tfjs ${backend.tfjs}, runtime ${runtime}, ${workers} worker(s) x ${wasmThreads} thread(s), micro-batch ${microBatch}`,
+      `input: ${source}`,
+      `command: ${report.command}`,
+      '',
+      formatImagenet(imagenet, maxOtherCores),
+      ...warnings.map((wn) => `warning: ${wn}`),
+      `other processes during the run: ${otherCpuS === null ? 'unknown' : `${otherCpuS.toFixed(0)} CPU-s (${report.otherCoresAvg!.toFixed(2)} cores on average)`}; ` +
+        `load average ${loadStart[0].toFixed(2)} at start, ${report.loadavg.end[0].toFixed(2)} at end; wall ${wallS.toFixed(0)} s`,
+    ];
+    if (report.otherCoresAvg !== null && report.otherCoresAvg > 0.1) {
+      out.push('WARNING: other processes were using the CPU during this run; its numbers are slower and noisier than a quiet machine gives.');
+    }
+    process.stdout.write(`${out.join('\n')}\n`);
+    return;
+  }
   const tensorsBefore = tf.memory().numTensors;
   const common = { microBatch, runtime, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
@@ -235,6 +313,8 @@ async function main() {
     // The table repeats it; with --json this stderr line is the only human-readable trace.
     if (pytorch.skipped) process.stderr.write(`PyTorch column skipped: ${pytorch.skipped}\n`);
   }
+  const imagenet = flags.imagenet ? await imagenetPart() : undefined;
+  if (imagenet?.skipped) process.stderr.write(`ImageNet part skipped: ${imagenet.skipped}\n`);
   const peerRun = pytorch.runs.find((r) => r.setup === pytorch.peer);
   const ratios: Report['ratios'] = {};
   for (const [name, rows] of Object.entries(service.steps)) {
@@ -271,6 +351,7 @@ async function main() {
     advserve: { service, inProcess, perCore, processPeakRssMiB, tensorsLeaked },
     pytorch,
     ratios,
+    ...(imagenet ? { imagenet } : {}),
     loadavg: { start: loadStart, end: os.loadavg() },
     otherCpuS,
     otherCoresAvg: otherCpuS === null ? null : otherCpuS / wallS,
@@ -410,6 +491,7 @@ function formatReport(r: Report): string {
   if (inProcess) out.push(`  1 thread ${(inProcess.startMs / 1000).toFixed(1)} s [${loads(inProcess)}]`);
   for (const wn of r.warnings) out.push(`warning: ${wn}`);
   if (r.advserve.tensorsLeaked !== 0) out.push(`warning: ${r.advserve.tensorsLeaked} tensor(s) left allocated on the main thread after the phases`);
+  if (r.imagenet) out.push('', formatImagenet(r.imagenet, r.policy.maxOtherCores).trimEnd());
   const other =
     r.otherCoresAvg === null ? 'unknown' : `${r.otherCpuS!.toFixed(0)} CPU-s (${r.otherCoresAvg.toFixed(2)} cores on average)`;
   out.push(`other processes during the run: ${other}; load average ${r.loadavg.start[0].toFixed(2)} at start, ${r.loadavg.end[0].toFixed(2)} at end; wall ${r.wallS.toFixed(0)} s`);

@@ -19,6 +19,15 @@ export interface TorchStep {
   contended: number;
 }
 
+/** K consecutive batch-1 steps on one image (pytorch_step.py --loop-iters K): a K-iteration attack's network work. */
+export interface TorchLoop {
+  iters: number;
+  batch: number;
+  ms_median: number;
+  ms_all: number[];
+  other_cores: (number | null)[];
+}
+
 export interface TorchRun {
   setup: string;
   ld_library_path: string;
@@ -29,6 +38,8 @@ export interface TorchRun {
   blas_libs: string[];
   mkldnn: boolean;
   results: Record<string, TorchStep[]>;
+  /** Present with --loop-iters: per model. */
+  loop?: Record<string, TorchLoop>;
   seconds: number;
   max_rss_mb: number;
 }
@@ -57,6 +68,8 @@ interface Options {
   /** Also time Debian's reference BLAS (informational). */
   referenceBlas: boolean;
   progress: (msg: string) => void;
+  /** More pytorch_step.py arguments (--state-dict, --target, --loop-iters, ...). */
+  extraArgs?: string[];
 }
 
 function runOnce(opts: Options, setup: string, ldPath: string | undefined): Promise<TorchRun | { error: string; skip: boolean }> {
@@ -72,6 +85,7 @@ function runOnce(opts: Options, setup: string, ldPath: string | undefined): Prom
     ...(opts.ensemble ? [] : ['--no-ensemble']),
     '--max-other-cores',
     String(opts.maxOtherCores),
+    ...(opts.extraArgs ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
   if (ldPath === undefined) delete env.LD_LIBRARY_PATH;

@@ -15,6 +15,16 @@ Architectures are torchvision's with random weights (nothing is downloaded):
   TF-Hub mobilenet_v2_140_224: first conv 48 filters, 816-wide expansions, 4.3M weights).
 Timing only: the weights do not matter for dense convolutions.
 
+With --state-dict PATH, the model id `mobilenet_v2_torch_float` is also known: the trained
+torchvision mobilenet_v2() (1000 ImageNet classes) with that state_dict (the PyTorch twin of
+shared/onnx/mobilenet_v2_torch_float/model.onnx), preprocessed as advserve preprocesses that
+folder model: torchvision's Resize(256) + CenterCrop(224) done as advserve does it (bilinear,
+align_corners=False, the whole image resized to cover 256 / 0.875, the middle 224x224 sliced
+out), then (p / 255 - mean) / std. --target sets the class (default 3).
+
+With --loop-iters K (and --loop-reps R), also times K consecutive steps at batch 1 on one image
+(the network work of a K-iteration attack), R times, for each model alone: "loop" in the JSON.
+
 Prints one JSON object on stdout. Exit code 3 with {"skipped": reason} when torch or
 torchvision cannot be imported. Not part of CI; nothing requires it.
 """
@@ -27,7 +37,25 @@ import statistics
 import sys
 import time
 
-MODEL_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "mobilenet_v2_mid": 224}
+MODEL_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "mobilenet_v2_mid": 224, "mobilenet_v2_torch_float": 224}
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+CROP_FRACTION = 0.875
+
+
+def js_round(v):
+    """JavaScript's Math.round (halves up), which advserve's centre crop uses."""
+    import math
+    return math.floor(v + 0.5)
+
+
+def center_crop_box(h_in, w_in, size):
+    """advserve's centerCrop (src/models/classifier.ts): resized size and crop offsets."""
+    import math
+    s = max(js_round(size / CROP_FRACTION) / h_in, js_round(size / CROP_FRACTION) / w_in)
+    rh = max(size, math.floor(h_in * s + 1e-9))
+    rw = max(size, math.floor(w_in * s + 1e-9))
+    return rh, rw, js_round((rh - size) / 2), js_round((rw - size) / 2)
 
 
 def loaded_blas():
@@ -88,6 +116,10 @@ def main():
     ap.add_argument("--no-ensemble", action="store_true")
     ap.add_argument("--max-other-cores", type=float, default=0.25,
                     help="redo timed runs during which other processes used more CPU than this (cores)")
+    ap.add_argument("--state-dict", default=None, help="state_dict.pt of the trained mobilenet_v2_torch_float")
+    ap.add_argument("--target", type=int, default=3)
+    ap.add_argument("--loop-iters", type=int, default=0, help="also time this many consecutive batch-1 steps")
+    ap.add_argument("--loop-reps", type=int, default=3)
     args = ap.parse_args()
 
     try:
@@ -103,7 +135,10 @@ def main():
     torch.manual_seed(0)
 
     def build(model_id):
-        if model_id == "inception_v3":
+        if model_id == "mobilenet_v2_torch_float":
+            net = mobilenet_v2()
+            net.load_state_dict(torch.load(args.state_dict, map_location="cpu"))
+        elif model_id == "inception_v3":
             net = inception_v3(weights=None, num_classes=5, aux_logits=False, init_weights=False)
         elif model_id == "mobilenet_v2_mid":
             net = mobilenet_v2(num_classes=5, width_mult=1.4)
@@ -119,9 +154,12 @@ def main():
         if m not in MODEL_SIZES:
             print(json.dumps({"error": f"unknown model {m}"}))
             sys.exit(2)
+        if m == "mobilenet_v2_torch_float" and not args.state_dict:
+            print(json.dumps({"error": f"{m} needs --state-dict"}))
+            sys.exit(2)
     batches = [int(b) for b in args.batches.split(",") if b]
     nets = {m: build(m) for m in model_ids}
-    target = 3
+    target = args.target
     eps, alpha = 16.0, 1.0
 
     def pattern(n):
@@ -137,12 +175,21 @@ def main():
     def grad_of(m, x):
         x = x.detach().requires_grad_(True)
         size = MODEL_SIZES[m]
-        xr = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True) / 255.0
+        if m == "mobilenet_v2_torch_float":
+            rh, rw, top, left = center_crop_box(x.shape[2], x.shape[3], size)
+            xr = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False)
+            xr = xr[:, :, top:top + size, left:left + size]
+            xr = (xr / 255.0 - mean) / std
+        else:
+            xr = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=True) / 255.0
         logits = nets[m](xr)
         t = torch.full((x.shape[0],), target, dtype=torch.long)
         loss = F.cross_entropy(logits, t, reduction="sum")
         (g,) = torch.autograd.grad(loss, x)
         return g
+
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def step(members, x, lower, upper):
         if len(members) == 1:
@@ -178,12 +225,35 @@ def main():
         return {"batch": n, "ms_per_step": med, "image_steps_per_s": n * 1000.0 / med, "reps": len(times),
                 "ms_all": [round(t, 1) for t in times], "discarded": discarded, "contended": contended}
 
+    def time_loop(m):
+        # K consecutive steps on one image, as a K-iteration attack runs them (no warm-up
+        # inside: the batch-1 row has already run this model at this size).
+        x0 = pattern(1)
+        lower, upper = (x0 - eps).clamp(min=0), (x0 + eps).clamp(max=255)
+        x = step([m], x0, lower, upper)  # warm-up
+        times, others = [], []
+        for _ in range(args.loop_reps):
+            x = x0
+            probe = other_cpu_probe()
+            t0 = time.perf_counter()
+            for _ in range(args.loop_iters):
+                x = step([m], x, lower, upper)
+            times.append((time.perf_counter() - t0) * 1000)
+            o = probe()
+            others.append(None if o is None else round(o, 3))
+        return {"iters": args.loop_iters, "batch": 1, "ms_median": statistics.median(times),
+                "ms_all": [round(t, 1) for t in times], "other_cores": others}
+
     results = {}
+    loops = {}
     started = time.perf_counter()
     for m in model_ids:
         results[m] = [timeit([m], n) for n in batches]
     if len(model_ids) > 1 and not args.no_ensemble:
         results["ensemble"] = [timeit(model_ids, n) for n in batches]
+    if args.loop_iters > 0:
+        for m in model_ids:
+            loops[m] = time_loop(m)
 
     print(json.dumps({
         "torch": torch.__version__,
@@ -194,7 +264,9 @@ def main():
         "blas_libs": loaded_blas(),
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
         "input": [args.height, args.width],
+        "target": target,
         "results": results,
+        **({"loop": loops} if loops else {}),
         "seconds": time.perf_counter() - started,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }))

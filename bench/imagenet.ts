@@ -1,0 +1,260 @@
+/**
+ * The ImageNet part of `npm run bench -- --imagenet [--shared DIR]`: advserve on model folders
+ * made from ../shared by scripts/shared-models.ts (in a temp dir, links only), beside PyTorch
+ * running the same trained float MobileNetV2.
+ *
+ *  (a) `mobilenet_v2_torch_float` alone: the ONNX that PyTorch exported, loaded from its folder
+ *      (mean/std normalisation, NCHW, torchvision-style centre crop), stepped by the service's
+ *      runner at each batch, and one 20-iteration mng-l1 targeted attack through Engine.attack;
+ *  (b) the ImageNet ensemble mobilenet_v2_torch_float + mobilenet_v2_100_224_quant_hosted +
+ *      mobilenet_v1_075_192_quant (the two TF ones are tfjs layers models with a background
+ *      class), stepped as an ensemble (one gradient per model) and attacked the same way;
+ *  (c) PyTorch: torchvision's mobilenet_v2() with shared/onnx/mobilenet_v2_torch_float/state_dict.pt,
+ *      the same step (bench/pytorch_step.py, same centre crop and normalisation) at each batch,
+ *      and 20 consecutive batch-1 steps (the network work of the 20-iteration attack).
+ * PyTorch has no twin for the two TF models, so the ensemble rows have no ratio.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { readFolderSpec } from '../src/models/registry';
+import type { NetRuntime } from '../src/engine/load-passes';
+import type { RgbImage } from '../src/images/types';
+import { makeSharedModelFolders, SHARED } from '../scripts/shared-models';
+import { runPhase, type PhaseResult } from './advserve';
+import { runPytorch, type TorchOutcome } from './pytorch';
+import type { RepeatPolicy } from './timing';
+
+export const IMAGENET_SINGLE = 'mobilenet_v2_torch_float';
+export const IMAGENET_ENSEMBLE = [IMAGENET_SINGLE, 'mobilenet_v2_100_224_quant_hosted', 'mobilenet_v1_075_192_quant'];
+/** Class index (sorted-wnid order, background dropped) the timed steps descend: 3 = n01491361 tiger shark. */
+export const IMAGENET_STEP_TARGET = 3;
+export const ATTACK_ITERS = 20;
+
+export interface ImagenetOptions {
+  /** ../shared (default: scripts/shared-models.ts's SHARED). */
+  shared?: string;
+  workers: number;
+  wasmThreads: number;
+  /** Cores for the one-single-threaded-worker-per-core column; 0: no such column. */
+  perCoreWorkers: number;
+  microBatch: number;
+  runtime: NetRuntime;
+  backend: string;
+  images: RgbImage[];
+  batches: number[];
+  policy: RepeatPolicy;
+  attackReps: number;
+  /** null: no PyTorch run (--no-pytorch). */
+  torch: { python: string; threads: number; quick: boolean; maxOtherCores: number; referenceBlas: boolean } | null;
+  progress: (msg: string) => void;
+  warnings: string[];
+}
+
+export interface ImagenetPhases {
+  /** The service's split. */
+  service: PhaseResult;
+  /** One single-threaded worker per core; null when not timed. */
+  perCore: PhaseResult | null;
+}
+
+export interface ImagenetReport {
+  shared: string;
+  /** Why the part was skipped (../shared or a model missing); the rest is then absent. */
+  skipped?: string;
+  single?: ImagenetPhases;
+  ensemble?: ImagenetPhases;
+  pytorch?: TorchOutcome;
+  /** advserve image-steps/s / PyTorch peer's, for mobilenet_v2_torch_float at each batch. */
+  ratios?: { batch: number; service: number | null; perCore: number | null }[];
+  /** PyTorch peer's 20 batch-1 steps (ms) / advserve's 20-iteration attack (ms), single model. */
+  attackRatio?: { pytorchMs: number | null; service: number | null; perCore: number | null };
+}
+
+export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
+  const shared = resolve(o.shared ?? SHARED);
+  const stateDict = join(shared, 'onnx', IMAGENET_SINGLE, 'state_dict.pt');
+  const missing = [join(shared, 'models/catalog.json'), join(shared, 'onnx', IMAGENET_SINGLE, 'model.onnx'), stateDict].filter((p) => !existsSync(p));
+  if (missing.length) return { shared, skipped: `${missing.join(', ')} not found` };
+
+  const dir = mkdtempSync(join(os.tmpdir(), 'advserve-bench-imagenet-'));
+  try {
+    const made = makeSharedModelFolders(dir, shared);
+    const absent = IMAGENET_ENSEMBLE.filter((id) => !made.has(id));
+    if (absent.length) return { shared, skipped: `no model folder made for ${absent.join(', ')}` };
+    const specs = await Promise.all(IMAGENET_ENSEMBLE.map((id) => readFolderSpec(made.get(id)!)));
+    o.progress(`imagenet: model folders in ${dir} from ${shared}`);
+
+    const common = {
+      microBatch: o.microBatch,
+      runtime: o.runtime,
+      backend: o.backend,
+      images: o.images,
+      batches: o.batches,
+      policy: o.policy,
+      target: IMAGENET_STEP_TARGET,
+      attackReps: o.attackReps,
+      progress: (m: string) => o.progress(`imagenet: ${m}`),
+      warnings: o.warnings,
+    };
+    const phases = async (s: typeof specs, ensembleOnly: boolean): Promise<ImagenetPhases> => ({
+      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads }),
+      perCore: o.perCoreWorkers > 0 ? await runPhase({ ...common, specs: s, ensembleOnly, workers: o.perCoreWorkers, wasmThreads: 1 }) : null,
+    });
+    const single = await phases([specs[0]], false);
+    const ensemble = await phases(specs, true);
+
+    let pytorch: TorchOutcome;
+    if (!o.torch) pytorch = { runs: [], peer: null, skipped: '--no-pytorch given', notes: [] };
+    else {
+      pytorch = await runPytorch({
+        ...o.torch,
+        models: [IMAGENET_SINGLE],
+        batches: o.batches,
+        ensemble: false,
+        progress: common.progress,
+        extraArgs: [
+          '--state-dict',
+          stateDict,
+          '--target',
+          String(IMAGENET_STEP_TARGET),
+          '--loop-iters',
+          String(ATTACK_ITERS),
+          '--loop-reps',
+          String(Math.max(1, o.attackReps)),
+        ],
+      });
+      if (pytorch.skipped) process.stderr.write(`PyTorch column skipped (imagenet): ${pytorch.skipped}\n`);
+    }
+    const peer = pytorch.runs.find((r) => r.setup === pytorch.peer);
+    const ratios = single.service.steps[IMAGENET_SINGLE].map((r) => {
+      const p = peer?.results[IMAGENET_SINGLE]?.find((x) => x.batch === r.batch);
+      const split = single.perCore?.steps[IMAGENET_SINGLE]?.find((x) => x.batch === r.batch);
+      return {
+        batch: r.batch,
+        service: p ? r.imageStepsPerS / p.image_steps_per_s : null,
+        perCore: p && split ? split.imageStepsPerS / p.image_steps_per_s : null,
+      };
+    });
+    const loopMs = peer?.loop?.[IMAGENET_SINGLE]?.ms_median ?? null;
+    const attackRatio = {
+      pytorchMs: loopMs,
+      service: loopMs !== null && single.service.attack ? loopMs / single.service.attack.msMedian : null,
+      perCore: loopMs !== null && single.perCore?.attack ? loopMs / single.perCore.attack.msMedian : null,
+    };
+    return { shared, single, ensemble, pytorch, ratios, attackRatio };
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // links and advserve.json only
+  }
+}
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+const rate = (v: number | undefined, contended?: number) => (v === undefined ? '-' : v.toFixed(2) + (contended ? '*' : ' '));
+const ratio = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(2));
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
+/** The ImageNet section of the text report. */
+export function formatImagenet(r: ImagenetReport, maxOtherCores: number): string {
+  const out: string[] = [];
+  out.push(`ImageNet models from ${r.shared} (folders made by scripts/shared-models.ts):`);
+  if (r.skipped || !r.single || !r.ensemble || !r.pytorch) {
+    out.push(`ImageNet part skipped: ${r.skipped ?? 'not run'}`);
+    return `${out.join('\n')}\n`;
+  }
+  const { single, ensemble, pytorch } = r;
+  const torchRuns = pytorch.runs;
+  if (pytorch.skipped) out.push(`PyTorch column skipped: ${pytorch.skipped}`);
+  for (const n of pytorch.notes) if (!pytorch.skipped?.includes(n)) out.push(`note: ${n}`);
+  if (torchRuns.length) {
+    const t = torchRuns[0];
+    out.push(
+      `pytorch: torchvision mobilenet_v2() + state_dict.pt (the trained twin of ${IMAGENET_SINGLE}), torch ${t.torch}, ` +
+        `${t.threads} threads; peer: ${pytorch.peer ?? '-'}`,
+    );
+  }
+  const svc = single.service;
+  const names = {
+    service: svc.runner === 'pool' ? `service ${svc.slots}W` : 'in-process',
+    perCore: single.perCore ? `${single.perCore.slots} workers x 1` : '',
+  };
+  out.push(
+    `Step target: class index ${IMAGENET_STEP_TARGET}; image-steps/s, median; "${names.service}" = the service's split` +
+      (single.perCore ? `, "${names.perCore}" = one single-threaded worker per core` : '') +
+      (torchRuns.length ? '; ratio = advserve / PyTorch peer.' : '.'),
+  );
+  const w = (s: string) => Math.max(9, s.length);
+  const head = [pad('model', 26), lpad('batch', 5), lpad(names.service, w(names.service))];
+  if (single.perCore) head.push(lpad(names.perCore, w(names.perCore)));
+  for (const t of torchRuns) head.push(lpad(`pt ${t.setup}`, w(`pt ${t.setup}`)));
+  if (torchRuns.length) {
+    head.push(lpad('ratio svc', 9));
+    if (single.perCore) head.push(lpad(`ratio ${single.perCore.slots}x1`, 9));
+  }
+  out.push(head.join('  '));
+  let anyContended = false;
+  const rows = (phases: ImagenetPhases, group: string, label: string, withTorch: boolean) => {
+    phases.service.steps[group]?.forEach((row, i) => {
+      const cells = [pad(label, 26), lpad(String(row.batch), 5)];
+      anyContended ||= !!row.contended;
+      cells.push(lpad(rate(row.imageStepsPerS, row.contended), w(names.service)));
+      if (phases.perCore) {
+        const s = phases.perCore.steps[group]?.find((x) => x.batch === row.batch);
+        anyContended ||= !!s?.contended;
+        cells.push(lpad(rate(s?.imageStepsPerS, s?.contended), w(names.perCore)));
+      }
+      for (const t of torchRuns) {
+        const p = withTorch ? t.results[IMAGENET_SINGLE]?.find((x) => x.batch === row.batch) : undefined;
+        anyContended ||= !!p?.contended;
+        cells.push(lpad(rate(p?.image_steps_per_s, p?.contended), w(`pt ${t.setup}`)));
+      }
+      if (torchRuns.length) {
+        const q = withTorch ? r.ratios?.[i] : undefined;
+        cells.push(lpad(ratio(q?.service), 9));
+        if (phases.perCore) cells.push(lpad(ratio(q?.perCore), 9));
+      }
+      out.push(cells.join('  '));
+    });
+  };
+  rows(single, IMAGENET_SINGLE, IMAGENET_SINGLE, true);
+  rows(ensemble, 'ensemble', `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`, false);
+  if (anyContended) out.push('* some timed runs in this cell had other processes using the CPU (retry budget spent).');
+  out.push(`ensemble = ${IMAGENET_ENSEMBLE.join(' + ')} (PyTorch has no twin for the two TF models: no ratio).`);
+
+  const attack = (p: PhaseResult | null, what: string, name: string) => {
+    const a = p?.attack;
+    if (!a) return;
+    const busy = a.otherCores.some((c) => c !== null && c > maxOtherCores)
+      ? ` (other processes used ${a.otherCores.map((c) => (c === null ? '?' : c.toFixed(2))).join(', ')} cores)`
+      : '';
+    out.push(
+      `  ${what}, ${name}: ${secs(a.msMedian)} s median of ${a.msAll.length} [${a.msAll.map(secs).join(', ')}], target ${a.target}, ` +
+        `success ${a.success.every(Boolean) ? 'yes' : a.success.some(Boolean) ? 'some' : 'no'}, linf ${a.linf}${busy}`,
+    );
+  };
+  if (single.service.attack) {
+    out.push(`mng-l1 targeted attack through Engine.attack (${ATTACK_ITERS} iterations, eps 16, 512x384):`);
+    attack(single.service, IMAGENET_SINGLE, names.service);
+    attack(single.perCore, IMAGENET_SINGLE, names.perCore);
+    attack(ensemble.service, `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`, names.service);
+    attack(ensemble.perCore, `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`, names.perCore);
+    for (const t of torchRuns) {
+      const l = t.loop?.[IMAGENET_SINGLE];
+      if (l) out.push(`  PyTorch ${t.setup}: ${l.iters} steps at batch 1 on one image: ${secs(l.ms_median)} s median of ${l.ms_all.length} [${l.ms_all.map(secs).join(', ')}]`);
+    }
+    const ar = r.attackRatio;
+    if (ar?.pytorchMs != null) {
+      out.push(
+        `  ratio PyTorch time / advserve time (${IMAGENET_SINGLE}): ${names.service} ${ratio(ar.service)}` +
+          (single.perCore ? `, ${names.perCore} ${ratio(ar.perCore)}` : ''),
+      );
+    }
+  } else out.push('attack: skipped (--no-attack)');
+  const rss = (p: ImagenetPhases) =>
+    `${names.service} ${p.service.rssPeakMiB.toFixed(0)} MiB` + (p.perCore ? `, ${names.perCore} ${p.perCore.rssPeakMiB.toFixed(0)} MiB` : '');
+  out.push(`peak RSS (sampled): ${IMAGENET_SINGLE}: ${rss(single)}; ensemble: ${rss(ensemble)}`);
+  out.push(
+    `start-up (load + warm-up): ${IMAGENET_SINGLE} ${secs(single.service.startMs)} s, ensemble ${secs(ensemble.service.startMs)} s (${names.service})`,
+  );
+  return `${out.join('\n')}\n`;
+}
