@@ -105,13 +105,13 @@ t.test('auto: onnx on wasm, tfjs on other tfjs backends; a model the exporter ca
   t.equal(onCpu.passes.runtime, 'tfjs', 'auto with the cpu backend keeps tfjs');
   await onCpu.passes.dispose();
 
-  // A user folder model with a LeakyReLU layer: the compiler runs it through tfjs (a fallback), so it cannot be exported.
+  // A user folder model with an ELU layer: the compiler runs it through tfjs (a fallback), so it cannot be exported.
   const dir = mkdtempSync(join(tmpdir(), 'advserve-onnx-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const model = tinyLayersModel(true);
   randomizeWeights(model, 5);
   await model.save(folderSaveHandler(dir));
-  writeFileSync(join(dir, 'advserve.json'), JSON.stringify({ id: 'leaky', labels: ['a', 'b', 'c'], inputSize: [9, 10], inputRange: [0, 1] }));
+  writeFileSync(join(dir, 'advserve.json'), JSON.stringify({ id: 'elu_net', labels: ['a', 'b', 'c'], inputSize: [9, 10], inputRange: [0, 1] }));
   const folder = await readFolderSpec(dir);
   const warnings: string[] = [];
   const auto = await loadPasses(folder, { info: () => {}, warn: (_o: object, m: string) => warnings.push(m) }, options('auto'));
@@ -120,7 +120,7 @@ t.test('auto: onnx on wasm, tfjs on other tfjs backends; a model the exporter ca
   const [g] = await auto.passes.directions([{ image: img(10, 9, 6), height: 9, width: 10, cls: 1, towards: true }]);
   t.equal(g.length, 9 * 10 * 3, 'the fallback serves');
   await auto.passes.dispose();
-  await t.rejects(loadPasses(folder, quiet, options('onnx')), /model leaky: cannot run in onnxruntime/, 'runtime onnx refuses it');
+  await t.rejects(loadPasses(folder, quiet, options('onnx')), /model elu_net: cannot run in onnxruntime/, 'runtime onnx refuses it');
 });
 
 t.test('without onnxruntime-node: auto stays on tfjs, onnx is refused with how to fix it', async (t) => {

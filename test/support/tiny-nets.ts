@@ -49,7 +49,8 @@ export function tinyLayersModel(withFallback: boolean): tf.LayersModel {
   const b3u = ap(L.depthwiseConv2d({ kernelSize: 2, strides: 1, padding: 'same', depthMultiplier: 2, useBias: true }), b3);
   x = ap(L.concatenate(), [b1, b2]);
   x = ap(L.maxPooling2d({ poolSize: 2, strides: 2, padding: 'valid' }), x);
-  if (withFallback) x = ap(L.leakyReLU({ alpha: 0.2 }), x);
+  // LeakyReLU is compiled (an IR op); ELU has no IR op, so tfjs runs that layer itself (a fallback).
+  x = ap(withFallback ? L.elu({}) : L.leakyReLU({ alpha: 0.2 }), x);
   let z = ap(L.flatten(), x);
   const z3 = ap(L.globalAveragePooling2d({}), b3u);
   z = ap(L.concatenate(), [z, z3]);
