@@ -16,6 +16,7 @@ import { folderSaveHandler } from '../../src/models/folder-io';
 import { bundledSpecs, readFolderSpec } from '../../src/models/registry';
 import { tinyImage, useBackend } from '../support/tiny';
 import { randomizeWeights, tinyLayersModel } from '../support/tiny-nets';
+import { cosine } from '../support/compare';
 
 const quiet = { info: () => {}, warn: () => {} };
 const options = (runtime: PassOptions['runtime'], backend = 'wasm'): PassOptions => ({ runtime, backend, threads: 1, microBatch: Infinity });
@@ -28,15 +29,6 @@ const REQS: GradRequest[] = [
   { image: img(48, 40, 4), height: 40, width: 48, cls: 2, towards: true, logit: true },
 ];
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 let onnx: ModelPasses;
 let tfjs: ModelPasses;

@@ -12,6 +12,7 @@ import { OnnxGradientNet, onnxRuntime } from '../../src/models/onnx/net';
 import type { ModelSpec } from '../../src/models/types';
 import { OnnxBuilder } from '../support/onnx-builder';
 import { fill, rng, size } from '../support/random';
+import { maxAbs, maxDiff, relErr } from '../support/compare';
 
 const ort = onnxRuntime();
 
@@ -92,16 +93,6 @@ async function plainLogits(bytes: Uint8Array, x: Float32Array, n: number, h: num
   return all;
 }
 
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** log p(cls) from logits (a final softmax in the file is stripped by the compiler, so plain sessions give probabilities: take log). */
 const logProb = (z: ArrayLike<number>, cls: number, probs: boolean) => {

@@ -14,6 +14,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { compileOnnxModel } from '../../src/models/net/onnx-front/compile';
 import { OnnxGradientNet, onnxRuntime } from '../../src/models/onnx/net';
 import type { ModelSpec } from '../../src/models/types';
+import { cosine, maxAbs, maxDiff, relErr } from '../support/compare';
 
 const SHARED = resolve(__dirname, '../../../shared');
 const ort = onnxRuntime();
@@ -26,25 +27,6 @@ const toNhwc = (x: Float32Array, h: number, w: number) => {
   for (let c = 0; c < 3; c++) for (let y = 0; y < h; y++) for (let z = 0; z < w; z++) out[(y * w + z) * 3 + c] = x[(c * h + y) * w + z];
   return out;
 };
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 const top = (z: ArrayLike<number>, k: number) => Array.from(z).map((v, i) => [v, i]).sort((p, q) => q[0] - p[0]).slice(0, k).map((p) => p[1]);
 
 /** Logits tolerance: relative to the largest logit (float32 rounding over ~50 layers). */

@@ -14,6 +14,7 @@ import { BUNDLED_MODELS } from '../../src/models/table';
 import type { ModelSpec } from '../../src/models/types';
 import { fill, rng, size } from '../support/random';
 import { graphArtifacts, randomizeWeights, tinyLayersModel } from '../support/tiny-nets';
+import { relErr } from '../support/compare';
 
 const quiet = { info: () => {}, warn: () => {} };
 
@@ -57,14 +58,6 @@ function tfjsGradient(net: CompiledNet, x: Float32Array, shape: [number, number,
   });
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const MIXED: OnnxObjective[] = [
   { cls: 1, sign: 1, logit: false },
