@@ -14,9 +14,15 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 /** The shape of ajv's error objects that we read (fastify's FastifySchemaValidationError). */
 export interface ValidationIssue {
   instancePath?: string;
+  keyword?: string;
   message?: string;
   params?: Record<string, unknown>;
 }
+
+/** Why a limit is what it is, for the limits a client would not guess (by `param/keyword`). */
+const LIMIT_REASONS: Record<string, string> = {
+  'eps/minimum': 'the output is rounded to 8 bits, so an L-infinity budget below 1 cannot change a pixel',
+};
 
 /** Turns the first schema-validation issue into a 400 naming the parameter. */
 export function validationError(issues: ValidationIssue[], where = 'query string'): ApiError {
@@ -26,7 +32,8 @@ export function validationError(issues: ValidationIssue[], where = 'query string
   const param = fromPath ?? (params.missingProperty as string | undefined) ?? (params.additionalProperty as string | undefined) ?? where;
   let detail = `Parameter "${param}" ${issue.message ?? 'is invalid'}`;
   if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
-  return badParam(param, `${detail} (${where}).`);
+  const reason = LIMIT_REASONS[`${param}/${issue.keyword}`];
+  return badParam(param, `${detail} (${where})${reason ? `: ${reason}` : ''}.`);
 }
 
 const MULTIPART_LIMITS: Record<string, string> = {

@@ -6,7 +6,7 @@ import type { AttackEngine, AttackOutcome, AttackParams } from '../engine/types'
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
 import { wantsJson } from '../http/accept';
-import { mergeParams, parseModels } from '../http/params';
+import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
 import { decodeImage } from '../images/decode';
@@ -100,7 +100,7 @@ function common(p: TargetedParams | UntargetedParams) {
 }
 
 export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine, config }) => {
-  const onRequest = requireReady(engine);
+  const onRequest = [requireReady(engine), strictQuery];
 
   app.post<{ Querystring: TargetedParams }>(
     '/v1/attack/targeted',

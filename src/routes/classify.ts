@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { badParam } from '../errors';
-import { mergeParams, parseModels } from '../http/params';
+import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
 import { decodeImage } from '../images/decode';
@@ -14,7 +14,7 @@ export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engin
   app.post<{ Querystring: ClassifyParams }>(
     '/v1/classify',
     {
-      onRequest: requireReady(engine),
+      onRequest: [requireReady(engine), strictQuery],
       config: { swaggerTransform: imageBody(ClassifyParams) },
       schema: {
         operationId: 'classify',

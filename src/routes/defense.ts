@@ -7,7 +7,7 @@ import { parseDefenseList, plainDefenses } from '../defense/parse';
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
 import { readUploads } from '../http/multi-upload';
-import { mergeParams } from '../http/params';
+import { mergeParams, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { decodeImage } from '../images/decode';
 import { resolveClass, sameClasses } from '../models/class-names';
@@ -59,7 +59,7 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
   app.post<{ Querystring: DefenseEvalParams }>(
     '/v1/defense/evaluate',
     {
-      onRequest: requireReady(engine),
+      onRequest: [requireReady(engine), strictQuery],
       config: { swaggerTransform: body },
       schema: {
         operationId: 'evaluateDefenses',

@@ -125,7 +125,7 @@ export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVer
 const modelsParam = Type.String({ description: 'Comma-separated model ids; all loaded models when omitted.', examples: ['inception_v3,mobilenet_v2'] });
 
 const attackCommon = {
-  eps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, default: 16, description: 'L-infinity budget on the 0..255 scale.' })),
+  eps: Type.Optional(Type.Number({ minimum: 1, maximum: 64, default: 16, description: 'L-infinity budget on the 0..255 scale, 1..64. The output is rounded to 8 bits, so a budget below 1 could not change a pixel: it is refused.' })),
   iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
   method: Type.Optional(StringEnum(ATTACK_METHODS, { default: 'mng-l1' })),
   models: Type.Optional(modelsParam),

@@ -23,7 +23,10 @@ t.test('openapi.yaml describes what clients need', async (t) => {
     }
   }
   const eps = doc.paths['/v1/attack/targeted'].post.parameters.find((p: { name: string }) => p.name === 'eps');
-  t.match(eps.schema, { minimum: 0, exclusiveMinimum: true, maximum: 64, default: 16 }, 'OpenAPI 3.0 exclusiveMinimum');
+  t.match(eps.schema, { minimum: 1, maximum: 64, default: 16 }, 'eps >= 1');
+  t.notOk('exclusiveMinimum' in eps.schema);
+  const alpha = doc.paths['/v1/attack/targeted'].post.parameters.find((p: { name: string }) => p.name === 'alpha');
+  t.match(alpha.schema, { minimum: 0, exclusiveMinimum: true, maximum: 64 }, 'OpenAPI 3.0 exclusiveMinimum');
   t.ok(doc.components.schemas.AttackJson && doc.components.schemas.Problem);
   const evaluate = doc.paths['/v1/defense/evaluate'].post;
   t.same(Object.keys(evaluate.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp']);
