@@ -17,9 +17,10 @@ const ACCEPTED = new Set(['png', 'jpeg', 'webp']);
  *   small file that claims 20000x20000 is refused before any large allocation.
  * - Truncated or corrupt data fails (failOn 'error' implies 'truncated'): libjpeg otherwise
  *   returns a partly grey image for a truncated JPEG with only a warning.
- * - EXIF orientation is NOT applied: the adversarial output is the input plus a
- *   perturbation, so it must stay pixel-aligned with the bytes as stored. A client that wants
- *   rotated pixels must rotate before uploading.
+ * - EXIF orientation is applied (sharp's rotate() with no angle): a phone photo stored
+ *   sideways with orientation 6 decodes upright, with width and height swapped, so the
+ *   adversarial PNG (which carries no EXIF) displays the way the upload did. The output is
+ *   pixel-aligned with the upright image, not with the bytes as stored.
  * - Animated / multi-page images: the first frame only.
  */
 export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
@@ -36,8 +37,11 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
   if (!meta.format || !ACCEPTED.has(meta.format)) {
     throw unsupportedMedia(`Image format "${meta.format ?? 'unknown'}" is not accepted; send PNG, JPEG or WebP.`);
   }
-  const width = meta.width ?? 0;
-  const height = meta.pageHeight ?? meta.height ?? 0;
+  // Orientations 5-8 turn the image by 90 degrees: the decoded image is height x width.
+  const turned = meta.orientation !== undefined && meta.orientation >= 5 && meta.orientation <= 8;
+  const storedWidth = meta.width ?? 0;
+  const storedHeight = meta.pageHeight ?? meta.height ?? 0;
+  const [width, height] = turned ? [storedHeight, storedWidth] : [storedWidth, storedHeight];
   if (width <= 0 || height <= 0) throw unsupportedMedia('The image has no pixels.');
   if (width * height > limits.maxPixels) {
     throw imageTooLarge(`The image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxPixels}.`);
@@ -48,6 +52,7 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
   let info: sharp.OutputInfo;
   try {
     let pipeline = sharp(input, { failOn: 'error', limitInputPixels: limits.maxPixels, pages: 1, page: 0 })
+      .rotate() // EXIF orientation
       // Grey, grey+alpha, palette and CMYK inputs all come out as sRGB; 16-bit goes to 8-bit.
       .toColourspace('srgb');
     pipeline = hasAlpha ? pipeline.ensureAlpha() : pipeline.removeAlpha();

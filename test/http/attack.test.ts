@@ -3,7 +3,7 @@ import request from 'supertest';
 import sharp from 'sharp';
 import { ClientClosedError } from '../../src/http/abort';
 import { makePng } from '../images/fixtures';
-import { isProblem, setup } from './helpers';
+import { binaryParser, isProblem, setup } from './helpers';
 
 const png = (w = 6, h = 4, alpha = false) => makePng(w, h, { alpha });
 
@@ -279,4 +279,15 @@ t.test('targets by synonym and by class id (ImageNet-style labels)', async (t) =
   t.same(engine.attackCalls.map((c) => c.params.target), [1, 2]);
   const unknown = isProblem(t, await post('target=tabbby'), 400, 'unknown-label', 'target');
   t.match(unknown.detail, /Close matches: tabby, tabby cat \(1, n02123045\)/);
+});
+
+t.test('EXIF orientation 6 JPEG: the attack sees the upright image and returns it upright (width and height swapped)', async (t) => {
+  const { server, engine } = await setup(t);
+  const jpeg = await sharp(await png(8, 4)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const res = await request(server).post('/v1/attack/targeted?target=1').set('Content-Type', 'image/jpeg').buffer(true).parse(binaryParser).send(jpeg);
+  t.equal(res.status, 200, res.text);
+  t.same([engine.attackCalls[0].image.width, engine.attackCalls[0].image.height], [4, 8], 'decoded upright');
+  const meta = await sharp(res.body as Buffer).metadata();
+  t.same([meta.width, meta.height], [4, 8], 'output PNG upright');
+  t.equal(meta.orientation, undefined, 'no orientation left on the output');
 });

@@ -67,12 +67,24 @@ t.test('grey, 16-bit and palette PNGs come out as 8-bit RGB', async (t) => {
   t.equal(p.alpha![0], 0);
 });
 
-t.test('JPEG and WebP decode; EXIF orientation is not applied', async (t) => {
+t.test('JPEG and WebP decode; EXIF orientation is applied', async (t) => {
   const png = await makePng(8, 4);
   const jpeg = await sharp(png).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  t.equal((await sharp(jpeg).metadata()).orientation, 6, 'the fixture carries orientation 6');
   const j = await decodeImage(jpeg, limits);
-  t.equal(j.width, 8, 'stored width, not the rotated one');
-  t.equal(j.height, 4);
+  t.equal(j.width, 4, 'orientation 6: width and height swapped');
+  t.equal(j.height, 8);
+  t.equal(j.rgb.length, 4 * 8 * 3);
+  // Orientation 6 means "rotate 90 degrees clockwise to display": the stored bottom-left corner
+  // becomes the displayed top-left. A left half white and a right half black, stored sideways,
+  // displays with the white half on top.
+  const halves = Buffer.alloc(8 * 4 * 3);
+  for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) halves.fill(255, (y * 8 + x) * 3, (y * 8 + x) * 3 + 3);
+  const sideways = await sharp(halves, { raw: { width: 8, height: 4, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+  const up = await decodeImage(sideways, limits);
+  t.ok(up.rgb[0] > 200 && up.rgb[(7 * 4 + 3) * 3] < 50, 'top row white, bottom row black');
+  const plain = await decodeImage(await sharp(png).jpeg().toBuffer(), limits);
+  t.same([plain.width, plain.height], [8, 4], 'no orientation: as stored');
   const webp = await sharp(png).webp({ lossless: true }).toBuffer();
   const w = await decodeImage(webp, limits);
   t.same(Buffer.from(w.rgb), (await rawOf(png)).data, 'lossless WebP is exact');
