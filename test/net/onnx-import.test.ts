@@ -46,7 +46,7 @@ function convNet(seed: number): { bytes: Uint8Array; h: number; w: number; class
   v = b.one('Dropout', [b.one('Identity', [v])]);
   v = b.one('ReduceMean', [v], { axes: [2, 3], keepdims: 0 });
   // PyTorch's dynamic-batch reshape: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
-  const batch = b.one('Unsqueeze', [b.one('Gather', [b.one('Shape', [v]), b.ints([0]).replace(/$/, '')], { axis: 0 }), b.ints([0])]);
+  const batch = b.one('Unsqueeze', [b.one('Gather', [b.one('Shape', [v]), b.ints([0])], { axis: 0 }), b.ints([0])]);
   v = b.one('Reshape', [v, b.one('Concat', [b.one('Reshape', [batch, b.ints([1])]), b.ints([8])], { axis: 0 })]);
   v = b.one('Gemm', [v, W(5, 8), W(5)], { transB: 1, alpha: { f: 6 }, beta: { f: 1.5 } });
   const out = b.one('Softmax', [v], { axis: 1 });
@@ -153,6 +153,54 @@ for (const c of cases) {
     t.equal(tf.memory().numTensors, before, 'no tensors leak');
   });
 }
+
+/**
+ * A quantized model (QuantizeLinear, QLinearConv with per-channel int8 weights and an int32
+ * bias, QLinearGlobalAveragePool, QLinearMatMul, QLinearAdd with a uint8 constant,
+ * DequantizeLinear) and its float twin written from the same numbers by hand: the import is
+ * the twin (dequantized weights, float activations, the [0, max] output range as a ReLU).
+ */
+function quantizedPair(seed: number): { q: Uint8Array; f: Uint8Array } {
+  const r = rng(seed);
+  const wq = Array.from({ length: 4 * 3 * 3 * 3 }, () => Math.round(r() * 100));
+  const wScale = [0.004, 0.006, 0.005, 0.003];
+  const xScale = 0.02;
+  const bq = [120, -300, 45, 0];
+  const mq = Array.from({ length: 4 * 3 }, () => Math.round((r() + 1) * 90)); // uint8
+  const mScale = 0.01, mZp = 3;
+  const cq = [100, 130, 90], cScale = 0.02, cZp = 110;
+  const q = new OnnxBuilder();
+  const u8 = (v: number) => q.typed([], [v], 'uint8');
+  const f = (v: number) => q.floats([], [v]);
+  let v = q.one('QuantizeLinear', ['input', f(xScale), u8(128)]);
+  v = q.one('QLinearConv', [v, f(xScale), u8(128), q.typed([4, 3, 3, 3], wq, 'int8'), q.floats([4], wScale), q.typed([4], [0, 0, 0, 0], 'int8'), f(0.05), u8(0), q.typed([4], bq, 'int32')], { pads: [1, 1, 1, 1] });
+  v = q.one('QLinearGlobalAveragePool', [v, f(0.05), u8(0), f(0.05), u8(0)], { channels_last: 0 }, 'com.microsoft');
+  v = q.one('Flatten', [v], { axis: 1 });
+  v = q.one('QLinearMatMul', [v, f(0.05), u8(0), q.typed([4, 3], mq, 'uint8'), f(mScale), u8(mZp), f(0.1), u8(100)]);
+  v = q.one('QLinearAdd', [v, f(0.1), u8(100), q.typed([3], cq, 'uint8'), f(cScale), u8(cZp), f(0.1), u8(100)], undefined, 'com.microsoft');
+  v = q.one('DequantizeLinear', [v, f(0.1), u8(100)]);
+  // The float twin, dequantized here independently of the importer.
+  const t2 = new OnnxBuilder();
+  const w = wq.map((x, i) => x * wScale[Math.floor(i / 27)]);
+  const bias = bq.map((x, c) => x * xScale * wScale[c]);
+  let u = t2.one('Relu', [t2.one('Conv', ['input', t2.floats([4, 3, 3, 3], w), t2.floats([4], bias)], { pads: [1, 1, 1, 1] })]);
+  u = t2.one('Flatten', [t2.one('GlobalAveragePool', [u])], { axis: 1 });
+  u = t2.one('Add', [t2.one('MatMul', [u, t2.floats([4, 3], mq.map((x) => (x - mZp) * mScale))]), t2.floats([3], cq.map((x) => (x - cZp) * cScale))]);
+  return { q: q.encode({ name: 'input', dims: [null, 3, 6, 6] }, v), f: t2.encode({ name: 'input', dims: [null, 3, 6, 6] }, u) };
+}
+
+t.test('ONNX import: a quantized model is its float twin', { skip: ort ? false : 'onnxruntime-node is not installed' }, async (t) => {
+  await tf.setBackend('wasm');
+  const { q, f } = quantizedPair(9);
+  const net = compileOnnxModel(q, { file: 'q.onnx', inputSize: [6, 6], layout: 'NCHW' });
+  t.equal(net.dequantized, true, 'reported as dequantized');
+  const x = fill(2 * 6 * 6 * 3, rng(21), 2);
+  const ours = tf.tidy(() => net.forward(tf.tensor4d(x, [2, 6, 6, 3])).dataSync() as Float32Array);
+  const twin = await plainLogits(f, x, 2, 6, 6);
+  const d = maxDiff(ours, twin);
+  t.ok(d <= 1e-5 * Math.max(1, maxAbs(twin)), `logits equal the float twin's in onnxruntime (max diff ${d.toExponential(2)}, largest ${maxAbs(twin).toFixed(3)})`);
+  net.dispose();
+});
 
 t.test('ONNX import: failures name the op, the node and the file', async (t) => {
   await tf.setBackend('wasm');
