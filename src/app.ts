@@ -10,7 +10,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config';
 import type { AttackEngine } from './engine/types';
 import { swaggerOptions } from './http/openapi';
-import { clientErrorHandler, errorHandler, notFoundHandler } from './http/problem';
+import { methodTable } from './http/methods';
+import { clientErrorHandler, errorHandler, missingHost } from './http/problem';
 import { IMAGE_CONTENT_TYPES, MAX_FIELD_BYTES } from './http/upload';
 import { attackRoutes } from './routes/attack';
 import { classifyRoutes } from './routes/classify';
@@ -44,14 +45,21 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // Errors raised before routing (bad URL encoding) and by node's HTTP parser: problem+json too.
     frameworkErrors: errorHandler,
     clientErrorHandler,
+    // node would answer an HTTP/1.1 request without Host with an empty 400; the onRequest hook
+    // below answers it with problem+json instead.
+    http: { requireHostHeader: false },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
     },
   }) as unknown as FastifyInstance;
 
+  const methods = methodTable();
+  app.addHook('onRoute', methods.record);
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) throw missingHost();
   });
 
   // Only image uploads are accepted: no JSON or text bodies anywhere, so anything else is a 415.
@@ -66,7 +74,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+  app.setNotFoundHandler(methods.notFound);
 
   const deps = { engine, config };
   await app.register(metaRoutes, deps);

@@ -18,6 +18,7 @@ export type ProblemType =
   | 'queue-full'
   | 'deadline-exceeded'
   | 'not-found'
+  | 'method-not-allowed'
   | 'internal';
 
 export class ApiError extends Error {
@@ -56,3 +57,5 @@ export const deadlineExceeded = (ms: number) =>
   new ApiError(504, 'deadline-exceeded', 'Deadline exceeded', `The request did not finish within ${ms} ms.`);
 export const notFound = (method: string, path: string) =>
   new ApiError(404, 'not-found', 'Not found', `No route for ${method} ${path}.`);
+export const methodNotAllowed = (method: string, path: string, allow: string[]) =>
+  new ApiError(405, 'method-not-allowed', 'Method not allowed', `${path} does not take ${method}; it takes ${allow.join(', ')}.`, undefined, { Allow: allow.join(', ') });

@@ -109,6 +109,9 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   return sendProblem(request, reply, new ApiError(500, 'internal', 'Internal error', 'The server failed to handle the request; see the server log for this request id.'));
 }
 
+/** RFC 9112: an HTTP/1.1 request must carry a Host header. */
+export const missingHost = () => badParam('Host', 'HTTP/1.1 requests must have a Host header.');
+
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   return sendProblem(request, reply, notFound(request.method, request.url.split('?')[0]));
 }

@@ -32,6 +32,12 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
     // limitInputPixels: false so that an oversized header yields our 413, not a sharp error.
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch {
+    // libjpeg refuses headers over 65500 pixels a side before sharp reports a size: read the size
+    // from the header ourselves, so that an oversized image is a 413 like any other.
+    const declared = headerSize(input);
+    if (declared && declared.width * declared.height > limits.maxPixels) {
+      throw imageTooLarge(`The image header declares ${declared.width}x${declared.height} = ${declared.width * declared.height} pixels; the limit is ${limits.maxPixels}.`);
+    }
     throw unsupportedMedia('The upload is not a readable PNG, JPEG or WebP image.');
   }
   if (!meta.format || !ACCEPTED.has(meta.format)) {
@@ -78,4 +84,39 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
     alpha[i] = data[s + 3];
   }
   return { width, height, rgb, alpha };
+}
+
+/** JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): they carry the size. */
+const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/**
+ * The width and height a PNG (IHDR) or JPEG (first SOF segment) header declares, without any
+ * decoder; undefined when the bytes are neither or the header is cut short.
+ */
+export function headerSize(buf: Buffer): { width: number; height: number } | undefined {
+  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.toString('latin1', 12, 16) === 'IHDR') {
+    return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+  }
+  if (buf.length < 4 || buf[0] !== 0xff || buf[1] !== 0xd8) return undefined;
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return undefined;
+    const marker = buf[i + 1];
+    if (marker === 0xff) {
+      i += 1; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2; // markers without a length
+      continue;
+    }
+    const length = buf.readUInt16BE(i + 2);
+    if (SOF_MARKERS.has(marker)) {
+      if (i + 9 > buf.length) return undefined;
+      return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) };
+    }
+    if (marker === 0xd9 || marker === 0xda || length < 2) return undefined; // end of image / scan before any frame
+    i += 2 + length;
+  }
+  return undefined;
 }

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { notReady } from '../errors';
+import { requireReady } from '../http/readiness';
 import type { RouteDeps } from './attack';
 import { jsonOk, problems } from './responses';
 import { HealthJson, ModelsJson } from './schemas';
@@ -10,11 +11,12 @@ export const metaRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine })
   app.get(
     '/v1/models',
     {
+      onRequest: requireReady(engine),
       schema: {
         operationId: 'listModels',
         tags: ['models'],
         summary: 'The loaded models and their labels.',
-        response: { 200: jsonOk(Type.Ref(ModelsJson), 'Loaded models (empty while loading).'), ...problems(500) },
+        response: { 200: jsonOk(Type.Ref(ModelsJson), 'The loaded models.'), ...problems(500, 503) },
       },
     },
     async () => ({ models: engine.listModels(), backend: engine.backend }),

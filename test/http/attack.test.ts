@@ -2,7 +2,7 @@ import t from 'tap';
 import request from 'supertest';
 import sharp from 'sharp';
 import { ClientClosedError } from '../../src/http/abort';
-import { makePng } from '../images/fixtures';
+import { jpegWithHeaderSize, makePng, pngWithHeaderSize } from '../images/fixtures';
 import { isProblem, setup } from './helpers';
 
 const png = (w = 6, h = 4, alpha = false) => makePng(w, h, { alpha });
@@ -290,4 +290,13 @@ t.test('EXIF orientation 6 JPEG: the attack sees the upright image and returns i
   const meta = await sharp(res.body as Buffer).metadata();
   t.same([meta.width, meta.height], [4, 8], 'output PNG upright');
   t.equal(meta.orientation, undefined, 'no orientation left on the output');
+});
+
+t.test('413 image-too-large for a JPEG or PNG whose header declares 65535x65535', async (t) => {
+  const { server, engine } = await setup(t);
+  for (const [type, body] of [['image/jpeg', await jpegWithHeaderSize(65535, 65535)], ['image/png', await pngWithHeaderSize(65535, 65535)]] as const) {
+    isProblem(t, await request(server).post('/v1/attack/targeted?target=1').set('Content-Type', type).send(body), 413, 'image-too-large', 'image');
+    isProblem(t, await request(server).post('/v1/classify').attach('image', body, 'big'), 413, 'image-too-large', 'image');
+  }
+  t.equal(engine.attackCalls.length + engine.classifyCalls.length, 0);
 });

@@ -1,5 +1,7 @@
 import t from 'tap';
 import request from 'supertest';
+import net, { type AddressInfo } from 'node:net';
+import { PROBLEM_BASE } from '../../src/errors';
 import { isProblem, setup } from './helpers';
 
 t.test('models, health, readiness', async (t) => {
@@ -11,6 +13,9 @@ t.test('models, health, readiness', async (t) => {
   res = await request(server).get('/readyz');
   isProblem(t, res, 503, 'not-ready');
   t.equal(res.headers['retry-after'], '5');
+  res = await request(server).get('/v1/models');
+  isProblem(t, res, 503, 'not-ready');
+  t.equal(res.headers['retry-after'], '5', 'GET /v1/models while loading: 503, not an empty list');
   engine.ready = true;
   res = await request(server).get('/readyz');
   t.equal(res.status, 200);
@@ -24,12 +29,51 @@ t.test('models, health, readiness', async (t) => {
   t.match(res.body.models[0], { classes: 5, classIds: ['c_drawing', 'c_hentai', 'c_neutral', 'c_porn', 'c_sexy'], inputRange: [0, 1], layout: 'NHWC', channelOrder: 'RGB', resize: 'squash', quantization: 'none', source: 'fake' });
 });
 
-t.test('unknown routes and methods are problem+json 404s', async (t) => {
+t.test('unknown routes are problem+json 404s; wrong methods on known paths 405s with Allow', async (t) => {
   const { server } = await setup(t);
   const body = isProblem(t, await request(server).get('/v2/nothing?x=1'), 404, 'not-found');
   t.equal(body.instance, '/v2/nothing');
-  isProblem(t, await request(server).get('/v1/attack/targeted'), 404, 'not-found');
-  isProblem(t, await request(server).delete('/v1/models'), 404, 'not-found');
+  isProblem(t, await request(server).post('/v1/attack'), 404, 'not-found');
+
+  let res = await request(server).get('/v1/attack/targeted?target=1');
+  const p = isProblem(t, res, 405, 'method-not-allowed');
+  t.equal(res.headers.allow, 'POST');
+  t.match(p.detail, /\/v1\/attack\/targeted does not take GET; it takes POST/);
+  t.equal(p.instance, '/v1/attack/targeted');
+  res = await request(server).delete('/v1/classify');
+  isProblem(t, res, 405, 'method-not-allowed');
+  t.equal(res.headers.allow, 'POST');
+  res = await request(server).put('/healthz');
+  isProblem(t, res, 405, 'method-not-allowed');
+  t.equal(res.headers.allow, 'GET, HEAD');
+  res = await request(server).delete('/v1/models');
+  isProblem(t, res, 405, 'method-not-allowed');
+  t.match(res.headers.allow, /\bGET\b/);
+  res = await request(server).post('/docs/static/index.html');
+  isProblem(t, res, 405, 'method-not-allowed');
+  t.match(res.headers.allow, /\bGET\b/, 'wildcard routes too');
+});
+
+t.test('an HTTP/1.1 request without a Host header: 400 problem+json', async (t) => {
+  const { app } = await setup(t);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  const send = (raw: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.end(raw));
+      let data = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c) => (data += c));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(data));
+    });
+  const out = await send('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+  t.match(out, /^HTTP\/1\.1 400 /);
+  t.match(out, /content-type: application\/problem\+json/i);
+  const body = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+  t.match(body, { type: PROBLEM_BASE + 'invalid-parameter', status: 400, param: 'Host' });
+  t.match(await send('GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /, 'HTTP/1.0 needs no Host');
+  t.match(await send('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
 });
 
 t.test('request ids: generated, or taken from a plain X-Request-Id', async (t) => {

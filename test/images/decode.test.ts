@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import sharp from 'sharp';
 import { ApiError } from '../../src/errors';
-import { decodeImage } from '../../src/images/decode';
+import { decodeImage, headerSize } from '../../src/images/decode';
 import { encodePng } from '../../src/images/encode';
-import { makePng, pngWithHeaderSize, truncate } from './fixtures';
+import { jpegWithHeaderSize, makePng, pngWithHeaderSize, truncate } from './fixtures';
 
 const limits = { maxPixels: 1_000_000 };
 
@@ -134,4 +134,16 @@ t.test('encodePng checks plane sizes', async (t) => {
   await t.rejects(encodePng({ width: 2, height: 2, rgb: new Uint8Array(12), alpha: new Uint8Array(3) }));
   const png = await encodePng({ width: 2, height: 2, rgb: new Uint8Array(12).fill(9) });
   t.equal((await sharp(png).metadata()).format, 'png');
+});
+
+t.test('65535x65535 headers (PNG, and JPEG past libjpeg\'s own 65500 limit): 413, not 415', async (t) => {
+  const png = await pngWithHeaderSize(65535, 65535);
+  const jpeg = await jpegWithHeaderSize(65535, 65535);
+  t.same(headerSize(jpeg), { width: 65535, height: 65535 });
+  t.same(headerSize(png), { width: 65535, height: 65535 });
+  t.equal(headerSize(Buffer.from('not an image')), undefined);
+  await rejectsWith(t, decodeImage(png, { maxPixels: 25_000_000 }), 413, 'image-too-large');
+  await rejectsWith(t, decodeImage(jpeg, { maxPixels: 25_000_000 }), 413, 'image-too-large');
+  await rejectsWith(t, decodeImage(await jpegWithHeaderSize(65535, 1), { maxPixels: 25_000_000 }), 415, 'unsupported-media-type');
+  await rejectsWith(t, decodeImage(truncate(await sharp(await makePng(8, 8)).jpeg().toBuffer(), 0.3), limits), 415, 'unsupported-media-type');
 });

@@ -45,3 +45,19 @@ export async function pngWithHeaderSize(width = 20000, height = 20000): Promise<
 }
 
 export const truncate = (buf: Buffer, fraction = 0.6) => buf.subarray(0, Math.floor(buf.length * fraction));
+
+/**
+ * A small JPEG whose frame header (SOF) claims width x height, up to 65535 a side (libjpeg
+ * itself refuses more than 65500 before reporting a size).
+ */
+export async function jpegWithHeaderSize(width = 65535, height = 65535): Promise<Buffer> {
+  const jpeg = Buffer.from(await sharp(await makePng(8, 8)).jpeg().toBuffer());
+  for (let i = 2; i + 9 < jpeg.length; i++) {
+    if (jpeg[i] === 0xff && (jpeg[i + 1] === 0xc0 || jpeg[i + 1] === 0xc2)) {
+      jpeg.writeUInt16BE(height, i + 5);
+      jpeg.writeUInt16BE(width, i + 7);
+      return jpeg;
+    }
+  }
+  throw new Error('no SOF marker in the fixture JPEG');
+}
