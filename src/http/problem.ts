@@ -97,12 +97,18 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: A
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   if (reply.raw.destroyed) {
     // The client is gone (e.g. it disconnected during an attack); nobody will read an answer.
-    request.log.info({ err: error }, 'client closed the connection before the response');
+    request.log.info('client closed the connection before the response');
     return reply.code(499).send();
   }
   const api = toApiError(error);
   if (api) {
-    if (api.status >= 500) request.log.warn({ err: error }, api.message);
+    // A problem we answered on purpose: no stack trace (it is not a bug), and no detail for
+    // 4xx, which may quote the client's input. Readiness polls answering 503 log at debug.
+    const path = request.url.split('?')[0];
+    const fields = { problem: api.type, status: api.status, ...(api.param !== undefined ? { param: api.param } : {}) };
+    if (path === '/readyz' || path === '/healthz') request.log.debug(fields, 'problem');
+    else if (api.status >= 500) request.log.warn(fields, api.message);
+    else request.log.info(fields, 'problem');
     return sendProblem(request, reply, api);
   }
   request.log.error({ err: error }, 'unhandled error');
