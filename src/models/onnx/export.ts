@@ -74,7 +74,6 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
       return cn;
     },
     convWeights: new Map(),
-    denseWeights: new Map(),
   };
 
   const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit';

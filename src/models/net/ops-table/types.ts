@@ -8,7 +8,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { GraphWriter } from '../../onnx/graph-writer';
-import type { ConvLayer, DenseLayer } from '../ops';
+import type { ConvLayer } from '../ops';
 import type { DescOf, OpName } from '../ir';
 
 export class ExportError extends Error {}
@@ -28,9 +28,8 @@ export interface ExportCtx {
   constOf(name: string): tf.Tensor | undefined;
   /** The ONNX name of a computed value, or of a constant laid out to broadcast against a value of rank `userRank`. */
   input(name: string, userRank: number): string;
-  /** Weights shared by a layer's forward and backward nodes. */
+  /** Conv weights, shared by a layer's Conv and its ConvTranspose. */
   convWeights: Map<ConvLayer, string>;
-  denseWeights: Map<DenseLayer, string>;
 }
 
 export interface Exported {
@@ -49,14 +48,14 @@ export type OpTable = { [K in OpName]: OpEntry<K> };
 
 /** NHWC shape -> physical (NCHW) shape for rank 4; other ranks unchanged. */
 export const physicalShape = (s: number[]) => (s.length === 4 ? [s[0], s[3], s[1], s[2]] : s.slice());
-/** physical axis -> logical axis, per rank (rank 4: NCHW axis i holds NHWC axis PERM4[i]). */
+/** Rank 4: physical (NCHW) axis i holds logical (NHWC) axis PERM4[i]. */
 const PERM4 = [0, 3, 1, 2];
 /** A logical axis of a rank-r value as its physical axis. */
 export const physicalAxis = (a: number, rank: number) => {
   const n = a < 0 ? a + rank : a;
   return rank === 4 ? PERM4.indexOf(n) : n;
 };
-/** Logical perm of rank r -> the perm that maps physical to logical order (identity unless rank 4). */
+/** For rank r: physical axis i holds logical axis result[i] (the identity unless rank 4). */
 export const toPhysicalPerm = (rank: number) => (rank === 4 ? PERM4 : Array.from({ length: rank }, (_, i) => i));
 
 /** Reorders per-axis values (pads, begins) from logical to physical order. */
@@ -64,7 +63,7 @@ export function physicalOrder<T>(values: T[]): T[] {
   return values.length === 4 ? PERM4.map((i) => values[i]) : values.slice();
 }
 
-/** The ONNX Transpose perm that takes a physical value to its logical (NHWC) layout, and back. */
+/** A physical value transposed to its logical (NHWC) element order, and back. */
 export function toLogical(ctx: ExportCtx, x: string, rank: number): string {
   return rank === 4 ? ctx.g.one('Transpose', [x], { perm: [0, 2, 3, 1] }) : x;
 }
