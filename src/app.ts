@@ -10,7 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Config } from './config';
 import type { AttackEngine } from './engine/types';
 import { swaggerOptions } from './http/openapi';
-import { addRequestLogging } from './http/logging';
+import { RequestLogController } from './http/logging';
 import { methodTable } from './http/methods';
 import { clientErrorHandler, errorHandler, missingHost } from './http/problem';
 import { IMAGE_CONTENT_TYPES, MAX_FIELD_BYTES } from './http/upload';
@@ -43,8 +43,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const app = Fastify({
     ...loggerOptions(opts.logger),
     bodyLimit: config.maxBodyBytes,
-    // Our own request lines (src/http/logging.ts): path without query string, probes at debug.
-    disableRequestLogging: true,
+    // Request lines with the path only (no query string), probes at debug: src/http/logging.ts.
+    logController: new RequestLogController(),
     // Errors raised before routing (bad URL encoding) and by node's HTTP parser: problem+json too.
     frameworkErrors: errorHandler,
     clientErrorHandler,
@@ -59,7 +59,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   const methods = methodTable();
   app.addHook('onRoute', methods.record);
-  addRequestLogging(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
