@@ -10,5 +10,6 @@ else {
   cli = require('../src/cli.ts');
 }
 cli.main(process.argv.slice(2)).then((code) => {
-  if (process.argv[2] !== 'serve') process.exit(code);
+  // serve resolves 0 once listening and keeps running; a failed start exits with its code.
+  if (process.argv[2] !== 'serve' || code !== 0) process.exit(code);
 });

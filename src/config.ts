@@ -48,10 +48,14 @@ export interface Config {
 import { availableParallelism } from 'node:os';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
 import type { NetRuntime } from './engine/load-passes';
+import { BUNDLED_MODELS } from './models/table';
 
 export class ConfigError extends Error {}
 
 const DEFAULT_BUNDLED = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
+
+/** pino's levels (LOG_LEVEL). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
   const raw = env[name];
@@ -101,16 +105,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   }
   // ADVSERVE_MODELS unset: the three bundled models; set but empty: none of them.
   const bundledModels = list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED);
+  const known = BUNDLED_MODELS.map((m) => m.id);
+  const unknownIds = bundledModels.filter((id) => !known.includes(id));
+  if (unknownIds.length > 0) {
+    throw new ConfigError(
+      `ADVSERVE_MODELS names ${unknownIds.map((id) => `"${id}"`).join(', ')}, not ${unknownIds.length > 1 ? 'bundled models' : 'a bundled model'} (bundled: ${known.join(', ')}; put your own models' folders in ADVSERVE_MODEL_DIRS)`,
+    );
+  }
   const modelDirs = list(env, 'ADVSERVE_MODEL_DIRS', []);
   if (bundledModels.length === 0 && modelDirs.length === 0) {
     throw new ConfigError('no models configured: ADVSERVE_MODELS is empty and ADVSERVE_MODEL_DIRS names no folder (unset ADVSERVE_MODELS for the bundled models, or give model folders)');
   }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`);
+  if (env.HOST === '') throw new ConfigError('HOST is set but empty; unset it to listen on 0.0.0.0');
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
     backend,
     runtime,
-    logLevel: env.LOG_LEVEL ?? 'info',
+    logLevel,
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
     maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),

@@ -8,6 +8,7 @@ import { initBackend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createRunner, engineOptions, mainThreadBackendOptions } from './engine/bootstrap';
 import { Engine } from './engine/engine';
+import { readFolderSpec } from './models/spec-file';
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: Config;
@@ -19,6 +20,16 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       process.exit(2);
     }
     throw err;
+  }
+  // Model folders: their advserve.json files are read now, so that a bad folder stops the
+  // start before the port is taken (the networks themselves load after listening).
+  for (const dir of config.modelDirs) {
+    try {
+      await readFolderSpec(dir);
+    } catch (err) {
+      process.stderr.write(`advserve: configuration error: ADVSERVE_MODEL_DIRS: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
   }
   let backend: string;
   try {
@@ -54,7 +65,14 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? 'the address is already in use' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    process.stderr.write(`advserve: cannot listen on ${config.host}:${config.port}: ${why}\n`);
+    process.exit(1);
+  }
   const started = Date.now();
   try {
     engine.attach(await createRunner(config, backend, app.log));
