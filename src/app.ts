@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { Config } from './config';
+import { REQUEST_RECEIVE_MARGIN_MS, type Config } from './config';
 import type { AttackEngine } from './engine/types';
 import { swaggerOptions } from './http/openapi';
 import { RequestLogController } from './http/logging';
@@ -50,7 +50,18 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     clientErrorHandler,
     // node would answer an HTTP/1.1 request without Host with an empty 400; the onRequest hook
     // below answers it with problem+json instead.
-    http: { requireHostHeader: false },
+    // Timeouts against slow clients: headers within ADVSERVE_HEADERS_TIMEOUT_MS, the whole request
+    // within the deadline plus a margin (node then answers 408 through clientErrorHandler), idle
+    // keep-alive connections closed after ADVSERVE_KEEPALIVE_TIMEOUT_MS. node checks them every
+    // connectionsCheckingInterval (its default, 30 s, would let a trickling client stay that long).
+    http: {
+      requireHostHeader: false,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))),
+    },
+    requestTimeout: config.requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();

@@ -28,6 +28,10 @@ export interface Config {
   shutdownGraceMs: number;
   /** Per-request deadline, ms. */
   requestTimeoutMs: number;
+  /** How long a client may take to send the request headers, ms (node's server.headersTimeout). */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open, ms (node's server.keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
   /** Gradient worker threads, each with its own copy of the models; 0 computes on the main thread. */
   workers: number;
   /**
@@ -51,6 +55,12 @@ import type { NetRuntime } from './engine/load-passes';
 import { BUNDLED_MODELS } from './models/table';
 
 export class ConfigError extends Error {}
+
+/**
+ * Receiving a whole request (headers and body; node's server.requestTimeout) may take the
+ * request deadline plus this: the deadline itself is enforced on the work.
+ */
+export const REQUEST_RECEIVE_MARGIN_MS = 10_000;
 
 const DEFAULT_BUNDLED = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
 
@@ -118,6 +128,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`);
+  const requestTimeoutMs = int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000);
+  const headersTimeoutMs = int(env, 'ADVSERVE_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  if (headersTimeoutMs > requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS) {
+    throw new ConfigError(`ADVSERVE_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must be at most ADVSERVE_REQUEST_TIMEOUT_MS + ${REQUEST_RECEIVE_MARGIN_MS} (${requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS})`);
+  }
   if (env.HOST === '') throw new ConfigError('HOST is set but empty; unset it to listen on 0.0.0.0');
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -131,7 +146,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     bundledModels,
     modelDirs,
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
-    requestTimeoutMs: int(env, 'ADVSERVE_REQUEST_TIMEOUT_MS', 300_000, 1000, 3_600_000),
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: int(env, 'ADVSERVE_KEEPALIVE_TIMEOUT_MS', 5_000, 1, 600_000),
     ...coreSplit(env, plan, cores),
     microBatch: int(env, 'ADVSERVE_MICRO_BATCH', 2, 1, 256),
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
