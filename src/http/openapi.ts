@@ -36,7 +36,8 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
         `Errors are application/problem+json (RFC 9457) with a stable \`type\` under ${PROBLEM_BASE}.`,
       license: { name: 'MIT' },
     },
-    servers: [{ url: 'http://localhost:8080', description: 'Local server (default PORT)' }],
+    // Relative: Swagger UI's "Try it out" and generated clients use whatever host and port served the document.
+    servers: [{ url: '/', description: 'The server this document is served from' }],
     tags: [
       { name: 'attack', description: 'Adversarial attacks on the loaded model ensemble.' },
       { name: 'classify', description: 'Plain classification.' },

@@ -38,7 +38,7 @@ const attackResponses = {
       'application/json': { schema: Type.Ref(AttackJson) },
     },
   },
-  ...problems(400, 404, 413, 415, 500, 503, 504),
+  ...problems(400, 404, 413, 415, 429, 500, 503, 504),
 };
 
 /** Header values must be latin-1; custom models may have other labels. */

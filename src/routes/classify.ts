@@ -21,7 +21,7 @@ export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engin
         tags: ['classify'],
         summary: 'Classify an image with the loaded models.',
         querystring: ClassifyParams,
-        response: { 200: jsonOk(Type.Ref(ClassifyJson), 'Top-k labels per model and for the ensemble.'), ...problems(400, 404, 413, 415, 500, 503) },
+        response: { 200: jsonOk(Type.Ref(ClassifyJson), 'Top-k labels per model and for the ensemble.'), ...problems(400, 404, 413, 415, 429, 500, 503) },
       },
     },
     async (request) => {

@@ -68,7 +68,7 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
         querystring: DefenseEvalParams,
         response: {
           200: jsonOk(Type.Ref(DefenseEvalJson), 'Per defense: counts, rates and per-image predictions.'),
-          ...problems(400, 404, 413, 415, 500, 503, 504),
+          ...problems(400, 404, 413, 415, 429, 500, 503, 504),
         },
       },
     },

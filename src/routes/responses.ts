@@ -8,10 +8,15 @@ const DESCRIPTIONS: Record<number, string> = {
   404: 'Unknown model id.',
   413: 'Request body or image too large.',
   415: 'Not a PNG, JPEG or WebP image, or a wrong Content-Type.',
+  429: 'Too many jobs admitted (ADVSERVE_MAX_JOBS); retry after Retry-After seconds.',
   500: 'Server error.',
   503: 'The models are still loading (see Retry-After).',
   504: 'The attack did not finish within the request deadline.',
 };
+
+/** Statuses answered with a Retry-After header. */
+const RETRY_AFTER = new Set([429, 503]);
+const retryAfter = { 'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds to wait before retrying.' } };
 
 /** problem+json responses for the given status codes. */
 export function problems(...codes: number[]) {
@@ -19,6 +24,7 @@ export function problems(...codes: number[]) {
   for (const code of codes) {
     out[code] = {
       description: DESCRIPTIONS[code] ?? 'Error.',
+      ...(RETRY_AFTER.has(code) ? { headers: retryAfter } : {}),
       content: { 'application/problem+json': { schema: Type.Ref(Problem) } },
     };
   }

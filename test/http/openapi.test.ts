@@ -18,10 +18,13 @@ t.test('openapi.yaml describes what clients need', async (t) => {
     const op = doc.paths[path].post;
     t.same(Object.keys(op.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp'], `${path} bodies`);
     t.same(op.requestBody.content['multipart/form-data'].schema.properties.image, { type: 'string', format: 'binary', description: 'PNG, JPEG or WebP.' });
-    for (const code of ['400', '404', '413', '415', '503']) {
+    for (const code of ['400', '404', '413', '415', '429', '503']) {
       t.same(op.responses[code].content['application/problem+json'].schema, { $ref: '#/components/schemas/Problem' }, `${path} ${code}`);
     }
+    for (const code of ['429', '503']) t.match(op.responses[code].headers['Retry-After'], { schema: { type: 'integer' } }, `${path} ${code} Retry-After`);
   }
+  t.same(doc.servers.map((s: { url: string }) => s.url), ['/'], 'relative server URL');
+  t.match(doc.paths['/v1/models'].get.responses['503'].headers['Retry-After'], { schema: { type: 'integer' } });
   const eps = doc.paths['/v1/attack/targeted'].post.parameters.find((p: { name: string }) => p.name === 'eps');
   t.match(eps.schema, { minimum: 1, maximum: 64, default: 16 }, 'eps >= 1');
   t.notOk('exclusiveMinimum' in eps.schema);
@@ -32,5 +35,6 @@ t.test('openapi.yaml describes what clients need', async (t) => {
   t.same(Object.keys(evaluate.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp']);
   t.match(evaluate.requestBody.content['multipart/form-data'].schema.properties.images, { type: 'array', items: { type: 'string', format: 'binary' } });
   t.same(evaluate.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/DefenseEvalJson' });
-  for (const code of ['400', '404', '413', '415', '503', '504']) t.ok(evaluate.responses[code], `evaluate ${code}`);
+  for (const code of ['400', '404', '413', '415', '429', '503', '504']) t.ok(evaluate.responses[code], `evaluate ${code}`);
+  t.ok(evaluate.responses['429'].headers['Retry-After'], 'evaluate 429 Retry-After');
 });
