@@ -20,6 +20,7 @@ import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
 import { metricsRoutes } from './routes/metrics';
 import { sharedSchemas } from './routes/schemas';
+import { apiKeys } from './keys/plugin';
 
 export interface BuildAppOptions {
   engine: AttackEngine;
@@ -89,6 +90,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(methods.notFound);
+
+  // API keys, scopes, per-key limits: before the routes, which opt in with config.auth.
+  await app.register(apiKeys, { config });
 
   const deps = { engine, config };
   await app.register(metaRoutes, deps);

@@ -13,6 +13,7 @@ import { decodeImage } from './images/decode';
 import { encodePng } from './images/encode';
 import { resolveClass as resolveClassName, type ClassList } from './models/class-names';
 import { evalCommand } from './eval/command';
+import { keysCommand } from './keys/command';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -22,6 +23,8 @@ const USAGE = `usage:
   advserve classify [--models a,b] [--top-k K] in.png
   advserve eval --images DIR [--eps N] [--methods list] [--defenses list] [--attack-models a,b] [--out report.md]
                                        attack a folder with each method, classify under each defense (advserve eval --help)
+  advserve keys add <name> --scopes attack[,admin] [--file F] | keys list | keys remove <name>
+                                       API keys in ADVSERVE_API_KEYS_FILE (advserve keys --help)
 
 attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (default 16),
   --iterations N (default 20), --models a,b (default all), --alpha N, --seed N, --json (print the report as JSON)
@@ -135,6 +138,8 @@ export async function main(argv: string[]): Promise<number> {
         return await classifyCommand(rest);
       case 'eval':
         return await evalCommand(rest);
+      case 'keys':
+        return await keysCommand(rest);
       case undefined:
       case '-h':
       case '--help':

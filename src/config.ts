@@ -47,12 +47,22 @@ export interface Config {
   batchWaitMs: number;
   /** Attack/classify jobs admitted at once (running or queued); beyond it, 429. */
   maxJobs: number;
+  /** ADVSERVE_API_KEYS_FILE, when set; its keys are in apiKeys. */
+  apiKeysFile?: string;
+  /** The key file's entries (names, scopes, hashes); undefined = no keys, every route open. */
+  apiKeys?: ApiKey[];
+  /** Requests per rateWindowMs per key (per client IP without keys) on the protected routes; 0 = no limit. */
+  rateLimit: number;
+  rateWindowMs: number;
+  /** Attack/classify/evaluate requests running at once per key (per client IP without keys); 0 = no limit. */
+  keyMaxJobs: number;
 }
 
 import { availableParallelism } from 'node:os';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
 import type { NetRuntime } from './engine/load-passes';
 import { BUNDLED_MODELS } from './models/table';
+import { readKeyFileSync, type ApiKey } from './keys/file';
 
 export class ConfigError extends Error {}
 
@@ -102,6 +112,17 @@ function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number): { wor
   const wasmThreads = int(env, 'ADVSERVE_WASM_THREADS', defaultThreads, 1, MAX_WASM_THREADS);
   const defaultWorkers = setThreads || plan === 'latency' ? Math.max(1, Math.floor(cores / wasmThreads)) : cores;
   return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads };
+}
+
+/** ADVSERVE_API_KEYS_FILE read and checked now, so that a bad file stops the start (naming the line). */
+function apiKeys(env: NodeJS.ProcessEnv): Pick<Config, 'apiKeysFile' | 'apiKeys'> {
+  const file = env.ADVSERVE_API_KEYS_FILE;
+  if (file === undefined || file === '') return {};
+  try {
+    return { apiKeysFile: file, apiKeys: readKeyFileSync(file) };
+  } catch (err) {
+    throw new ConfigError(`ADVSERVE_API_KEYS_FILE: ${(err as Error).message}`);
+  }
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan = 'latency', cores = availableParallelism()): Config {
@@ -154,5 +175,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),
     maxJobs: int(env, 'ADVSERVE_MAX_JOBS', 64, 1, 100_000),
+    ...apiKeys(env),
+    rateLimit: int(env, 'ADVSERVE_RATE_LIMIT', 0, 0, 1_000_000),
+    rateWindowMs: int(env, 'ADVSERVE_RATE_WINDOW_MS', 60_000, 1000, 86_400_000),
+    keyMaxJobs: int(env, 'ADVSERVE_KEY_MAX_JOBS', 0, 0, 100_000),
   };
 }

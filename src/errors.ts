@@ -19,6 +19,9 @@ export type ProblemType =
   | 'deadline-exceeded'
   | 'not-found'
   | 'method-not-allowed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate-limited'
   | 'internal';
 
 export class ApiError extends Error {
@@ -59,3 +62,9 @@ export const notFound = (method: string, path: string) =>
   new ApiError(404, 'not-found', 'Not found', `No route for ${method} ${path}.`);
 export const methodNotAllowed = (method: string, path: string, allow: string[]) =>
   new ApiError(405, 'method-not-allowed', 'Method not allowed', `${path} does not take ${method}; it takes ${allow.join(', ')}.`, undefined, { Allow: allow.join(', ') });
+export const unauthorized = (detail: string, challenge: string) =>
+  new ApiError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': challenge });
+export const forbidden = (detail: string) =>
+  new ApiError(403, 'forbidden', 'Forbidden', detail);
+export const rateLimited = (detail: string, retryAfterSeconds: number) =>
+  new ApiError(429, 'rate-limited', 'Too many requests', detail, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });

@@ -45,6 +45,15 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
       { name: 'models', description: 'The loaded models.' },
       { name: 'ops', description: 'Liveness and readiness probes.' },
     ],
+    components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key from `advserve keys add`, as `Authorization: Bearer <key>`. Checked only when the server has ADVSERVE_API_KEYS_FILE; without it every route is open.',
+        },
+      },
+    },
   },
   // Shared schemas keep their $id as the component name instead of def-0, def-1...
   refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

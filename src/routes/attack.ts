@@ -106,7 +106,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
     '/v1/attack/targeted',
     {
       onRequest,
-      config: { swaggerTransform: imageBody(TargetedParams) },
+      config: { swaggerTransform: imageBody(TargetedParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'attackTargeted',
         tags: ['attack'],
@@ -131,7 +131,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
     '/v1/attack/untargeted',
     {
       onRequest,
-      config: { swaggerTransform: imageBody(UntargetedParams) },
+      config: { swaggerTransform: imageBody(UntargetedParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'attackUntargeted',
         tags: ['attack'],

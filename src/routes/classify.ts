@@ -15,7 +15,7 @@ export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engin
     '/v1/classify',
     {
       onRequest: [requireReady(engine), strictQuery],
-      config: { swaggerTransform: imageBody(ClassifyParams) },
+      config: { swaggerTransform: imageBody(ClassifyParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'classify',
         tags: ['classify'],

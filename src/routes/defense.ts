@@ -60,7 +60,7 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
     '/v1/defense/evaluate',
     {
       onRequest: [requireReady(engine), strictQuery],
-      config: { swaggerTransform: body },
+      config: { swaggerTransform: body, auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'evaluateDefenses',
         tags: ['defense'],

@@ -1,4 +1,4 @@
-/** GET /metrics: the engine's queue, batch and job counters in Prometheus text format. */
+/** GET /metrics (scope admin): the engine's queue, batch and job counters and requests per API key name, in Prometheus text format. */
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { RouteDeps } from './attack';
@@ -7,6 +7,7 @@ export const metricsRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
   app.get(
     '/metrics',
     {
+      config: { auth: { scope: 'admin' } },
       schema: {
         operationId: 'metrics',
         tags: ['ops'],
@@ -17,7 +18,7 @@ export const metricsRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
     },
     async (_req, reply) => {
       reply.type('text/plain; version=0.0.4; charset=utf-8');
-      return engine.metricsText?.() ?? '';
+      return (engine.metricsText?.() ?? '') + app.requestMetrics.render() + '\n';
     },
   );
 };

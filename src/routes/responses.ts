@@ -8,7 +8,7 @@ const DESCRIPTIONS: Record<number, string> = {
   404: 'Unknown model id.',
   413: 'Request body or image too large.',
   415: 'Not a PNG, JPEG or WebP image, or a wrong Content-Type.',
-  429: 'Too many jobs admitted (ADVSERVE_MAX_JOBS); retry after Retry-After seconds.',
+  429: 'Too many jobs admitted (ADVSERVE_MAX_JOBS), or this API key (client, without keys) is over its rate limit (ADVSERVE_RATE_LIMIT) or job quota (ADVSERVE_KEY_MAX_JOBS); retry after Retry-After seconds.',
   500: 'Server error.',
   503: 'The models are still loading (see Retry-After).',
   504: 'The attack did not finish within the request deadline.',
