@@ -1,13 +1,14 @@
 /** `advserve keys add|list|remove` as a user runs them, and the key file they write as the service reads it. */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
 import { matchKey, readKeyFileSync } from '../../src/keys/file';
+import { BIN, serveUntilExit } from '../support/serve';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'advserve.js');
+
 const baseEnv = () => {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.ADVSERVE_API_KEYS_FILE;
@@ -94,17 +95,7 @@ t.test('a malformed key file stops the configuration, naming the line', async (t
 
   // The service itself: one line on stderr, exit 2, before listening.
   const env: NodeJS.ProcessEnv = { ...baseEnv(), ADVSERVE_API_KEYS_FILE: file, ADVSERVE_BACKEND: 'wasm', ADVSERVE_WORKERS: '0', HOST: '127.0.0.1', PORT: '0' };
-  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
+  const result = await serveUntilExit(env);
   t.equal(result.code, 2);
   t.match(result.stderr.trim(), /^advserve: configuration error: ADVSERVE_API_KEYS_FILE: .*keys: line 3: expected 3 fields/);
 });

@@ -3,28 +3,15 @@
  * on stderr, before any model is loaded (so these runs take seconds).
  */
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { serveUntilExit } from '../support/serve';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'advserve.js');
 
 function serve(extra: Record<string, string>): Promise<{ code: number | null; stderr: string; ms: number }> {
-  const started = Date.now();
   const env: NodeJS.ProcessEnv = { ...process.env, ADVSERVE_BACKEND: 'wasm', ADVSERVE_WORKERS: '0', HOST: '127.0.0.1', PORT: '0', ...extra };
   delete env.LOG_LEVEL;
   if (extra.LOG_LEVEL !== undefined) env.LOG_LEVEL = extra.LOG_LEVEL;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr, ms: Date.now() - started });
-    });
-  });
+  return serveUntilExit(env);
 }
 
 function oneLine(t: Test, stderr: string, pattern: RegExp) {

@@ -1,9 +1,9 @@
 /** Which loaded models can form an ensemble, and what the 400 says when they cannot. */
 import t from 'tap';
-import { ApiError } from '../../src/errors';
 import { Engine, ensembles } from '../../src/engine/engine';
 import type { GradientRunner } from '../../src/engine/runner';
 import type { ModelSpec } from '../../src/models/types';
+import { problem } from '../support/problem';
 
 const NSFW = ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'];
 const IMAGENET_IDS = Array.from({ length: 1000 }, (_, i) => `n${String(i).padStart(8, '0')}`);
@@ -24,15 +24,6 @@ function engineWith(specs: ModelSpec[]): Engine {
   return new Engine(runner);
 }
 
-function problem(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected an ApiError');
-}
 
 const MODELS = [
   spec('inception_v3', NSFW),

@@ -1,7 +1,7 @@
 /** Class names: index, label, synonym, class id, case; ambiguous and unknown names. */
 import t from 'tap';
-import { ApiError } from '../../src/errors';
 import { closeMatches, resolveClass, sameClasses } from '../../src/models/class-names';
+import { problem } from '../support/problem';
 
 const IMAGENET = {
   labels: ['tench, Tinca tinca', 'tabby, tabby cat', 'tiger cat', 'Egyptian cat', 'crane', 'crane', 'jellyfish'],
@@ -9,15 +9,6 @@ const IMAGENET = {
 };
 const NSFW = { labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'] };
 
-function problem(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected an ApiError');
-}
 
 t.test('indices: numbers and digit strings, in range', async (t) => {
   t.equal(resolveClass(NSFW, 3, 'target'), 3);
