@@ -46,18 +46,26 @@ export function headOf(spec: ModelSpec): OutputHead | undefined {
   return { outputMap: spec.outputMap, log: spec.output === 'probabilities' };
 }
 
-/** The head applied to a plain (uncompiled) network, with tfjs ops. */
+/**
+ * The head applied to a plain (uncompiled) network, with tfjs ops: the class pick is a product
+ * with a 0/1 matrix, as in compiled programs (wasm has no kernel for gather's gradient).
+ */
 function plainWithHead(net: LogitsNet & { endsInSoftmax: boolean }, head: OutputHead | undefined): LogitsNet & { endsInSoftmax: boolean } {
   if (!head) return net;
   const map = head.outputMap;
+  const pick = map && tf.keep(tf.tidy(() => tf.transpose(tf.oneHot(tf.tensor1d(map, 'int32'), Math.max(...map) + 1).toFloat()) as tf.Tensor2D));
   return {
     ...net,
     forward: (x) =>
       tf.tidy(() => {
         let z: tf.Tensor2D = net.forward(x);
         if (head.log && !net.endsInSoftmax) z = tf.log(tf.maximum(z, 1e-30)) as tf.Tensor2D;
-        return map ? (tf.gather(z, map, 1) as tf.Tensor2D) : z;
+        return pick ? tf.matMul(z, pick) : z;
       }),
+    dispose: () => {
+      pick?.dispose();
+      net.dispose();
+    },
     graph: undefined,
   };
 }

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../../src/config';
 import { createEngine } from '../../src/engine/bootstrap';
 import { folderSaveHandler } from '../../src/models/folder-io';
-import { readFolderSpec } from '../../src/models/registry';
+import { loadModel, readFolderSpec } from '../../src/models/registry';
+import { graphArtifacts } from '../support/tiny-nets';
 import { tinyImage, useBackend } from '../support/tiny';
 
 const log = { info: () => {}, warn: () => {}, error: () => {} };
@@ -64,4 +65,31 @@ t.test('a folder without a usable advserve.json is refused with the reason', asy
   t.match(err?.message, /field "labels": has 1 class\(es\); must be an array of at least 2 strings/);
   t.match(err?.message, /field "inputSize": must be \[height, width\]/);
   t.match(err?.message, /field "inputRange": must be \[low, high\] with low < high/);
+});
+
+t.test('a graph model the compiler cannot take (plain tfjs fallback) still gets the head: background dropped, gradient on wasm', async (t) => {
+  await useBackend('wasm');
+  const dir = mkdtempSync(join(tmpdir(), 'advserve-plainhead-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const artifacts = graphArtifacts('Erf'); // 4 softmax outputs; Erf is outside the compiler
+  await folderSaveHandler(dir).save!(artifacts);
+  writeFileSync(join(dir, 'advserve.json'), JSON.stringify({ id: 'plain_bg', labels: ['background', 'a', 'b', 'c'], background: true, inputSize: [9, 8], inputRange: [0, 1] }));
+  const spec = await readFolderSpec(dir);
+  const warnings: string[] = [];
+  const loaded = await loadModel(spec, { info: () => {}, warn: (_o: object, m: string) => warnings.push(m) });
+  t.teardown(() => loaded.classifier.dispose());
+  t.same(loaded.fallbacks, ['whole model'], 'runs as the plain model');
+  t.match(warnings, [/fast compiler cannot handle this graph/]);
+  const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+  const x = tf.tidy(() => tf.mul(tf.randomUniform([1, 9, 8, 3], 0, 1, 'float32', 3), 255)) as tf.Tensor4D;
+  const ours = tf.tidy(() => tf.softmax(loaded.classifier.logits(x)).dataSync() as Float32Array);
+  const probs = tf.tidy(() => (model.predict(tf.div(x, 255)) as tf.Tensor).dataSync() as Float32Array);
+  model.dispose();
+  const rest = probs.slice(1);
+  const sum = rest.reduce((a, v) => a + v, 0);
+  t.equal(ours.length, 3, 'three classes: the background output is dropped');
+  for (let i = 0; i < 3; i++) t.ok(Math.abs(ours[i] - rest[i] / sum) < 1e-5, `class ${i}: ${ours[i].toFixed(5)} = renormalised ${(rest[i] / sum).toFixed(5)}`);
+  const g = tf.tidy(() => tf.grad((img) => tf.sum(loaded.classifier.logits(img as tf.Tensor4D)))(x).abs().sum().dataSync()[0]);
+  t.ok(g > 0 && Number.isFinite(g), 'input gradient through the head on wasm');
+  x.dispose();
 });
