@@ -17,7 +17,8 @@ async function appWithLog(t: Test, level: string, ready: boolean) {
     },
   });
   const engine = new FakeEngine({ ready });
-  const app = await buildApp({ engine, config: loadConfig({}), logger: pino({ level }, stream) });
+  // On loopback: the open-service warning (test/http/auth.test.ts) is not what these tests read.
+  const app = await buildApp({ engine, config: loadConfig({ HOST: '127.0.0.1' }), logger: pino({ level }, stream) });
   t.teardown(() => app.close());
   return { server: app.server, lines, engine };
 }
