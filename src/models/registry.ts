@@ -10,7 +10,7 @@ import { NetClassifier, type LogitsNet } from './classifier';
 import { readModelFolder } from './folder-io';
 import { compileGraphModel, compileLayersModel } from './net/compile';
 import { compileOnnxModel } from './net/onnx-front/compile';
-import type { OutputHead } from './net/program';
+import { classPick, type OutputHead } from './net/program';
 import { plainGraphNet, plainLayersNet } from './plain-net';
 import { BUNDLED_MODELS } from './table';
 import type { Classifier, ModelSpec } from './types';
@@ -46,14 +46,11 @@ export function headOf(spec: ModelSpec): OutputHead | undefined {
   return { outputMap: spec.outputMap, log: spec.output === 'probabilities' };
 }
 
-/**
- * The head applied to a plain (uncompiled) network, with tfjs ops: the class pick is a product
- * with a 0/1 matrix, as in compiled programs (wasm has no kernel for gather's gradient).
- */
+/** The head applied to a plain (uncompiled) network, with tfjs ops and the same class pick as compiled programs. */
 function plainWithHead(net: LogitsNet & { endsInSoftmax: boolean }, head: OutputHead | undefined): LogitsNet & { endsInSoftmax: boolean } {
   if (!head) return net;
-  const map = head.outputMap;
-  const pick = map && tf.keep(tf.tidy(() => tf.transpose(tf.oneHot(tf.tensor1d(map, 'int32'), Math.max(...map) + 1).toFloat()) as tf.Tensor2D));
+  const picked = head.outputMap && classPick(head.outputMap);
+  const pick = picked && tf.keep(picked);
   return {
     ...net,
     forward: (x) =>

@@ -52,6 +52,19 @@ export interface OutputHead {
   log?: boolean;
 }
 
+/**
+ * The 0/1 matrix [network outputs, presented classes] that picks outputMap's classes, or
+ * undefined when the map is the identity. A matrix product rather than a gather: its gradient
+ * is a product too, in both runtimes (wasm has no kernel for gather's gradient).
+ */
+export function classPick(map: number[]): tf.Tensor2D | undefined {
+  if (map.every((v, i) => v === i)) return undefined;
+  const rows = Math.max(...map) + 1;
+  const kernel = new Float32Array(rows * map.length);
+  map.forEach((src, j) => (kernel[src * map.length + j] = 1));
+  return tf.tensor2d(kernel, [rows, map.length]);
+}
+
 export class ProgramBuilder {
   readonly steps: Step[] = [];
   readonly fallbacks: string[] = [];
@@ -117,13 +130,10 @@ export class ProgramBuilder {
       this.add('head/log', [out], 'head/log', { op: 'log' });
       out = 'head/log';
     }
-    const map = head.outputMap;
-    if (map && !map.every((v, i) => v === i)) {
+    const pick = head.outputMap && classPick(head.outputMap);
+    if (pick) {
       this.add('head/flatten', [out], 'head/flatten', { op: 'reshape', rest: [-1] });
-      const rows = Math.max(...map) + 1;
-      const kernel = new Float32Array(rows * map.length);
-      map.forEach((src, j) => (kernel[src * map.length + j] = 1));
-      const layer = this.dense(tf.tensor2d(kernel, [rows, map.length]), undefined, 'linear');
+      const layer = this.dense(pick, undefined, 'linear');
       this.add('head/classes', ['head/flatten'], 'head/classes', { op: 'dense', layer });
       out = 'head/classes';
     }
