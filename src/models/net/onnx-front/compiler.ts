@@ -30,6 +30,7 @@ export class OnnxCompiler {
   readonly vals = new Map<string, Val>();
   readonly uses = new Map<string, number>();
   private readonly producer = new Map<string, OnnxNodeIn>();
+  private readonly readers = new Map<string, OnnxNodeIn[]>();
   readonly skip = new Set<OnnxNodeIn>();
   dequantized = false;
   node!: OnnxNodeIn;
@@ -108,7 +109,11 @@ export class OnnxCompiler {
     if (opts.layout === 'NCHW') this.vals.set(g.inputs[0].name, { kind: 'value', ir: 'input', cl: true });
     else this.vals.set(g.inputs[0].name, { kind: 'value', ir: 'input', cl: false });
     for (const n of g.nodes) {
-      for (const i of n.inputs) if (i) this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
+      for (const i of n.inputs) {
+        if (!i) continue;
+        this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
+        this.readers.set(i, [...(this.readers.get(i) ?? []), n]);
+      }
       for (const o of n.outputs) this.producer.set(o, n);
     }
     for (const o of g.outputs) this.uses.set(o, (this.uses.get(o) ?? 0) + 1);
@@ -179,8 +184,8 @@ export class OnnxCompiler {
   /** Relu / Clip(0, 6) right after a conv or dense, read only by it: fused into the layer. */
   fusedActivation(out: string): { act: FusedActivation; node?: OnnxNodeIn } {
     if (this.uses.get(out) !== 1) return { act: 'linear' };
-    const next = this.g.nodes.find((m) => m.inputs[0] === out && ACT_OPS.has(m.op));
-    if (!next) return { act: 'linear' };
+    const next = this.readers.get(out)?.[0];
+    if (!next || next.inputs[0] !== out || !ACT_OPS.has(next.op)) return { act: 'linear' };
     if (next.op === 'Relu') return { act: 'relu', node: next };
     const [lo, hi] = this.clipBounds(next);
     if (lo === 0 && hi === 6) return { act: 'relu6', node: next };
