@@ -10,34 +10,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { advserveJsonFor, type CatalogNetwork } from '../src/models/pull/advserve-json';
 
 export const SHARED = resolve(__dirname, '../../shared');
-
-interface CatalogModel {
-  id: string;
-  format: string;
-  entry: string;
-  input: { size: [number, number]; layout: string; scale: number[]; offset: number[]; formula: string };
-  output: { classes: number; background_index: number | null; ends_in_softmax: boolean };
-}
-
-/** advserve.json for a catalog entry (models/) or an onnx/ export's spec.json. */
-function descriptionOf(m: CatalogModel): object {
-  const torch = m.input.formula.includes('mean');
-  const base = {
-    id: m.id,
-    file: m.entry,
-    labels: 'labels.json',
-    classIds: 'wnids.json',
-    background: m.output.background_index === 0,
-    inputSize: m.input.size,
-    layout: m.input.layout,
-    output: m.output.ends_in_softmax ? 'probabilities' : 'logits',
-  };
-  if (torch) return { ...base, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 'center-crop' };
-  // x = p * scale + offset with the same scale on every channel: inputRange [offset, offset + 255 * scale].
-  return { ...base, inputRange: [m.input.offset[0], m.input.offset[0] + 255 * m.input.scale[0]], alignCorners: true };
-}
 
 function link(from: string, dir: string): void {
   for (const f of readdirSync(from)) {
@@ -50,7 +25,7 @@ function link(from: string, dir: string): void {
 /** Creates the folders under `out`; returns their paths by id. Only trained models with labels (the random-weight exports have none). */
 export function makeSharedModelFolders(out: string, shared = SHARED): Map<string, string> {
   const made = new Map<string, string>();
-  const catalog = JSON.parse(readFileSync(join(shared, 'models/catalog.json'), 'utf8')) as { models: CatalogModel[] };
+  const catalog = JSON.parse(readFileSync(join(shared, 'models/catalog.json'), 'utf8')) as { models: CatalogNetwork[] };
   const write = (id: string, src: string, desc: object) => {
     const dir = join(out, id);
     mkdirSync(dir, { recursive: true });
@@ -58,7 +33,7 @@ export function makeSharedModelFolders(out: string, shared = SHARED): Map<string
     writeFileSync(join(dir, 'advserve.json'), JSON.stringify(desc, null, 1));
     made.set(id, dir);
   };
-  for (const m of catalog.models) write(m.id, join(shared, 'models', m.id), descriptionOf(m));
+  for (const m of catalog.models) write(m.id, join(shared, 'models', m.id), advserveJsonFor(m));
   const torch = join(shared, 'onnx/mobilenet_v2_torch_float');
   if (existsSync(join(torch, 'labels.json'))) {
     write('mobilenet_v2_torch_float', torch, {

@@ -14,6 +14,7 @@ import { encodePng } from './images/encode';
 import { resolveClass as resolveClassName, type ClassList } from './models/class-names';
 import { evalCommand } from './eval/command';
 import { keysCommand } from './keys/command';
+import { modelsCommand } from './models/pull/command';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -25,8 +26,10 @@ const USAGE = `usage:
                                        attack a folder with each method, classify under each defense (advserve eval --help)
   advserve keys add <name> --scopes attack[,admin] [--file F] | keys list | keys remove <name>
                                        API keys in ADVSERVE_API_KEYS_FILE (advserve keys --help)
+  advserve models list | models pull <id> [--store DIR] [--mirror URL] [--force]
+                                       public ImageNet models into ADVSERVE_MODEL_STORE, checksums verified (advserve models --help)
 
-attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (default 16),
+attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (1..64, default 16),
   --iterations N (default 20), --models a,b (default all), --alpha N, --seed N, --json (print the report as JSON)
 The models to load are ADVSERVE_MODELS (default all three bundled); --models narrows the ensemble.`;
 
@@ -72,6 +75,12 @@ async function attackCommand(argv: string[]): Promise<number> {
   if (!ATTACK_METHODS.includes(values.method as AttackMethod)) throw new UsageError(`--method must be one of ${ATTACK_METHODS.join(', ')}`);
   const selection = values['target-selection'] as TargetSelection;
   if (!TARGET_SELECTIONS.includes(selection)) throw new UsageError(`--target-selection must be one of ${TARGET_SELECTIONS.join(', ')}`);
+  const eps = Number(values.eps);
+  // As the HTTP API: the output is rounded to 8 bits, so a budget below 1 could not change a pixel.
+  if (!(eps >= 1 && eps <= 64)) {
+    const why = eps < 1 ? ': the output is rounded to 8 bits, so a budget below 1 could not change a pixel' : '';
+    throw new UsageError(`--eps must be from 1 to 64 on the 0..255 scale, not "${values.eps}"${why}`);
+  }
   const config = loadConfig();
   const image = await decodeImage(await readFile(positionals[0]), { maxPixels: config.maxPixels });
   const engine = await createEngine(config, quietLog);
@@ -79,7 +88,7 @@ async function attackCommand(argv: string[]): Promise<number> {
   const classes = engine.classes(models);
   const out = await engine.attack(image, {
     method: values.method as AttackMethod,
-    eps: Number(values.eps),
+    eps,
     iterations: Number(values.iterations),
     models,
     targeted: !values.untargeted,
@@ -140,6 +149,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'keys':
         return await keysCommand(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case undefined:
       case '-h':
       case '--help':

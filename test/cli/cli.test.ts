@@ -1,7 +1,7 @@
 /** The CLI as a user runs it: bin/advserve.js, real files, exit codes. */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -44,4 +44,17 @@ t.test('usage and input errors exit 2 with a message', async (t) => {
   const bad = run(['frobnicate']);
   t.equal(bad.status, 2);
   t.match(bad.stderr, /unknown command/);
+});
+
+t.test('attack refuses eps below 1 (and above 64) as the HTTP API does, before loading anything', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'advserve-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const input = join(dir, 'in.png');
+  writeFileSync(input, await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer());
+  for (const eps of ['0.5', '0', '65', 'lots']) {
+    const res = run(['attack', '--target', 'Drawing', '--eps', eps, input, '-o', join(dir, 'out.png')]);
+    t.equal(res.status, 2, `--eps ${eps}: exit 2`);
+    t.match(res.stderr.split('\n')[0], `advserve: --eps must be from 1 to 64 on the 0..255 scale, not "${eps}"`, `--eps ${eps}: one line saying why`);
+    t.notOk(existsSync(join(dir, 'out.png')), 'no output written');
+  }
 });
