@@ -56,6 +56,12 @@ export interface Config {
   rateWindowMs: number;
   /** Attack/classify/evaluate requests running at once per key (per client IP without keys); 0 = no limit. */
   keyMaxJobs: number;
+  /** Worker threads that run defense transforms (POST /v1/defense/evaluate), off the event loop. */
+  defenseThreads: number;
+  /** Most transforms in one defense's chain (400 beyond). */
+  defenseMaxTransforms: number;
+  /** Estimated transform work one defense request may take, in work units (~ms of one core; src/defense/cost.ts; 400 beyond). */
+  defenseWorkBudget: number;
 }
 
 import { availableParallelism } from 'node:os';
@@ -179,5 +185,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     rateLimit: int(env, 'ADVSERVE_RATE_LIMIT', 0, 0, 1_000_000),
     rateWindowMs: int(env, 'ADVSERVE_RATE_WINDOW_MS', 60_000, 1000, 86_400_000),
     keyMaxJobs: int(env, 'ADVSERVE_KEY_MAX_JOBS', 0, 0, 100_000),
+    defenseThreads: int(env, 'ADVSERVE_DEFENSE_THREADS', 1, 1, 64),
+    defenseMaxTransforms: int(env, 'ADVSERVE_DEFENSE_MAX_TRANSFORMS', 4, 1, 64),
+    defenseWorkBudget: int(env, 'ADVSERVE_DEFENSE_WORK_BUDGET', 60_000, 1, 2 ** 31),
   };
 }

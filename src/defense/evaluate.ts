@@ -3,10 +3,9 @@
  * prediction hit the attack's target and how often it missed the clean label.
  */
 import type { AttackEngine } from '../engine/types';
-import { seededRandom } from '../engine/random';
 import type { RgbImage } from '../images/types';
+import { inProcess, type ChainRunner } from './chain';
 import type { Defense } from './parse';
-import { TRANSFORMS } from './transforms';
 
 export interface EvalImage {
   image: RgbImage;
@@ -52,24 +51,24 @@ export function mixSeed(...parts: (string | number)[]): number {
   return h >>> 0;
 }
 
-/** The random stream one (image, defense) pair gets under a run seed. */
-export const defenseRandom = (seed: number, imageKey: string | number, defense: string) => seededRandom(mixSeed('defense', seed, imageKey, defense));
+/** The seed of the random stream one (image, defense) pair gets under a run seed. */
+export const defenseSeed = (seed: number, imageKey: string | number, defense: string) => mixSeed('defense', seed, imageKey, defense);
 
 export function modelInputSize(engine: AttackEngine, model: string): [number, number] {
   const info = engine.listModels().find((m) => m.id === model);
   return info ? info.inputSize : [299, 299];
 }
 
-/** Runs a defense's transforms, left to right, on an image. */
-export async function applyTransforms(image: RgbImage, defense: Defense, ctx: { random: () => number; inputSize: [number, number] }): Promise<RgbImage> {
-  let out = image;
-  for (const step of defense.transforms) out = await TRANSFORMS[step.name].apply(out, step.param, ctx);
-  return out;
+export interface DefendOptions {
+  /** Where the transforms run (default: on this thread). */
+  run?: ChainRunner;
+  signal?: AbortSignal;
 }
 
-/** The defense's top class for an image, and its probability of every class (by class index). */
-export async function classifyDefended(engine: AttackEngine, image: RgbImage, defense: Defense, random: () => number) {
-  const input = await applyTransforms(image, defense, { random, inputSize: modelInputSize(engine, defense.model) });
+/** The defense's top class for an image (its transforms seeded by `seed`), and its probability of every class (by class index). */
+export async function classifyDefended(engine: AttackEngine, image: RgbImage, defense: Defense, seed: number, opts: DefendOptions = {}) {
+  const run = opts.run ?? inProcess;
+  const input = defense.transforms.length === 0 ? image : await run({ image, steps: defense.transforms, seed, inputSize: modelInputSize(engine, defense.model) }, opts.signal);
   const classes = engine.labels([defense.model]).length;
   const ranked = (await engine.classify(input, { models: [defense.model], topK: classes })).ensemble.top;
   const probs = new Array<number>(classes).fill(0);
@@ -142,8 +141,10 @@ export class DefenseTally {
 export interface EvaluateOptions {
   /** Seeds the random transforms (resize-pad); default 0. */
   seed?: number;
-  /** Checked between classifications. */
+  /** Checked between classifications, and passed to the transforms' runner. */
   signal?: AbortSignal;
+  /** Where the transforms run (default: on this thread). */
+  run?: ChainRunner;
 }
 
 export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[], defenses: Defense[], opts: EvaluateOptions = {}): Promise<DefenseResult[]> {
@@ -152,7 +153,7 @@ export async function evaluateDefenses(engine: AttackEngine, images: EvalImage[]
   for (const [d, defense] of defenses.entries()) {
     for (const [i, item] of images.entries()) {
       opts.signal?.throwIfAborted();
-      const classified = await classifyDefended(engine, item.image, defense, defenseRandom(seed, i, defense.spec));
+      const classified = await classifyDefended(engine, item.image, defense, defenseSeed(seed, i, defense.spec), { run: opts.run, signal: opts.signal });
       tallies[d].add(predictionOf(classified, i, item.name, item.target), item.label, item.target);
     }
   }

@@ -22,6 +22,11 @@ export interface Defense {
   model: string;
 }
 
+export interface DefenseLimits {
+  /** Most transforms in one defense's chain (the service's bound; the CLI sets none). */
+  maxTransforms?: number;
+}
+
 const STEP = /^([a-z](?:[a-z-]*[a-z])?)(\d+(?:\.\d+)?)?$/;
 
 function parseStep(token: string, spec: string, param: string): TransformStep {
@@ -37,14 +42,16 @@ function parseStep(token: string, spec: string, param: string): TransformStep {
   return { name: def.name, param: value };
 }
 
-/** Parses one defense against the loaded model ids. 400 for a bad transform, 404 for an unknown model. */
-export function parseDefense(raw: string, modelIds: readonly string[], param = 'defenses'): Defense {
+/** Parses one defense against the loaded model ids. 400 for a bad transform or too long a chain, 404 for an unknown model. */
+export function parseDefense(raw: string, modelIds: readonly string[], param = 'defenses', limits: DefenseLimits = {}): Defense {
   const trimmed = raw.trim();
   // Spaces separate like "+": an unencoded "+" in a URL query string arrives as a space.
   const parts = trimmed.split(/\s*\+\s*|\s+/);
   if (!trimmed || parts.some((p) => p === '')) throw badParam(param, `Defense "${trimmed}" has an empty element; write e.g. jpeg75+${modelIds[0] ?? 'model_id'}.`);
   const spec = parts.join('+');
   const model = parts[parts.length - 1];
+  const max = limits.maxTransforms ?? Infinity;
+  if (parts.length - 1 > max) throw badParam(param, `Defense "${spec}" chains ${parts.length - 1} transforms; at most ${max} are allowed in one defense.`);
   const transforms = parts.slice(0, -1).map((p) => parseStep(p, spec, param));
   if (!modelIds.includes(model)) {
     const hint = STEP.test(model.toLowerCase()) && TRANSFORMS[STEP.exec(model.toLowerCase())![1]] ? ` (a defense must end with the model that classifies, e.g. ${spec}+${modelIds[0] ?? 'model_id'})` : '';
@@ -54,10 +61,10 @@ export function parseDefense(raw: string, modelIds: readonly string[], param = '
 }
 
 /** A comma-separated list of defenses; duplicates are dropped, order is kept. */
-export function parseDefenseList(raw: string, modelIds: readonly string[], param = 'defenses'): Defense[] {
+export function parseDefenseList(raw: string, modelIds: readonly string[], param = 'defenses', limits: DefenseLimits = {}): Defense[] {
   const specs = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
   if (specs.length === 0) throw badParam(param, 'Give at least one defense, e.g. jpeg75+mobilenet_v2 (or leave it out for every loaded model).');
-  return specs.map((s) => parseDefense(s, modelIds, param));
+  return specs.map((s) => parseDefense(s, modelIds, param, limits));
 }
 
 /** Every loaded model without transforms. */

@@ -12,7 +12,7 @@
  */
 import type { AttackEngine } from '../engine/types';
 import { seededRandom } from '../engine/random';
-import { DefenseTally, classifyDefended, defenseRandom, mixSeed, predictionOf } from '../defense/evaluate';
+import { DefenseTally, classifyDefended, defenseSeed, mixSeed, predictionOf } from '../defense/evaluate';
 import type { Defense } from '../defense/parse';
 import type { RgbImage } from '../images/types';
 import type { MethodSpec } from './methods';
@@ -167,7 +167,7 @@ export async function runEval(
       attackSeconds[m] += seconds;
       const predictions: EvalProgress['predictions'] = [];
       for (const [d, defense] of settings.defenses.entries()) {
-        const classified = await classifyDefended(engine, adversarial, defense, defenseRandom(settings.seed, input.name, defense.spec));
+        const classified = await classifyDefended(engine, adversarial, defense, defenseSeed(settings.seed, input.name, defense.spec));
         outcomes.push({ m, d, classified });
         predictions.push({ defense: defense.spec, label: classified.top.label });
       }

@@ -2,8 +2,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { SwaggerTransform } from '@fastify/swagger';
-import { evaluateDefenses, type EvalImage } from '../defense/evaluate';
+import sharp from 'sharp';
+import { checkWorkBudget, estimateWork } from '../defense/cost';
+import { evaluateDefenses, modelInputSize, type EvalImage } from '../defense/evaluate';
 import { parseDefenseList, plainDefenses } from '../defense/parse';
+import { TransformPool } from '../defense/pool/transform-pool';
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
 import { readUploads } from '../http/multi-upload';
@@ -55,7 +58,19 @@ function splitList(raw: string, param: string, count: number): string[] {
   return items;
 }
 
+/**
+ * Pixels in each upload as its header declares them (first frame), read without decoding;
+ * 0 for a file that is not a readable image (decoding it then gives the 415).
+ */
+const declaredPixels = (data: Buffer) =>
+  sharp(data, { limitInputPixels: false })
+    .metadata()
+    .then((m) => (m.width ?? 0) * (m.pageHeight ?? m.height ?? 0), () => 0);
+
 export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine, config }) => {
+  const transforms = new TransformPool(config.defenseThreads);
+  app.addHook('onClose', () => transforms.close());
+
   app.post<{ Querystring: DefenseEvalParams }>(
     '/v1/defense/evaluate',
     {
@@ -77,7 +92,7 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
       const p = mergeParams<DefenseEvalParams>(request, upload.fields);
       const models = engine.listModels();
       const ids = models.map((m) => m.id);
-      const defenses = p.defenses === undefined ? plainDefenses(ids) : parseDefenseList(p.defenses, ids);
+      const defenses = p.defenses === undefined ? plainDefenses(ids) : parseDefenseList(p.defenses, ids, 'defenses', { maxTransforms: config.defenseMaxTransforms });
 
       const used = models.filter((m) => defenses.some((d) => d.model === m.id));
       const classes = { labels: used[0].labels, ...(used[0].classIds ? { classIds: used[0].classIds } : {}) };
@@ -88,6 +103,11 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
       if (p.labels === undefined) throw badParam('labels', 'Parameter "labels" is required: the clean label of each image, comma-separated in image order.');
       const cleanLabels = splitList(p.labels, 'labels', n).map((v) => resolveClass(classes, v, 'labels'));
       const targets = p.targets === undefined ? undefined : splitList(p.targets, 'targets', n).map((v) => resolveClass(classes, v, 'targets'));
+
+      if (defenses.some((d) => d.transforms.length > 0)) {
+        const pixels = await Promise.all(upload.images.map((f) => declaredPixels(f.data)));
+        checkWorkBudget(estimateWork(defenses, pixels, (model) => modelInputSize(engine, model)), pixels, config.defenseWorkBudget);
+      }
 
       const items: EvalImage[] = [];
       for (const [i, file] of upload.images.entries()) {
@@ -101,7 +121,7 @@ export const defenseRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
 
       const abort = requestAbort(reply, config.requestTimeoutMs);
       try {
-        return { defenses: await evaluateDefenses(engine, items, defenses, { seed: p.seed ?? 0, signal: abort.signal }) };
+        return { defenses: await evaluateDefenses(engine, items, defenses, { seed: p.seed ?? 0, signal: abort.signal, run: transforms.run }) };
       } catch (err) {
         if (abort.signal.aborted && !(err instanceof ApiError)) throw abort.signal.reason;
         throw err;

@@ -8,7 +8,7 @@ import type { RgbImage } from '../../images/types';
 import { withRgb } from './types';
 
 /** Windows up to this many values are sorted; larger ones use a sliding histogram (Huang 1979). */
-const SORT_MAX = 25;
+export const SORT_MAX = 25;
 
 export function medianFilter(image: RgbImage, window: number): RgbImage {
   const { width: w, height: h } = image;

@@ -41,14 +41,18 @@ export interface ResizePadPlan {
   top: number;
 }
 
+/** The padded output's size for a model of this input size: it does not depend on the draws. */
+export function paddedSize([ih, iw]: [number, number]): { width: number; height: number } {
+  return { width: Math.round((RESIZE_MAX * iw) / RESIZE_BASE), height: Math.round((RESIZE_MAX * ih) / RESIZE_BASE) };
+}
+
 /** The random choices, drawn in a fixed order: r, then top, then left. */
 export function planResizePad(inputSize: [number, number], random: () => number): ResizePadPlan {
   const r = RESIZE_MIN + Math.floor(random() * (RESIZE_MAX - RESIZE_MIN));
   const [ih, iw] = inputSize;
   const height = Math.round((r * ih) / RESIZE_BASE);
   const width = Math.round((r * iw) / RESIZE_BASE);
-  const outHeight = Math.round((RESIZE_MAX * ih) / RESIZE_BASE);
-  const outWidth = Math.round((RESIZE_MAX * iw) / RESIZE_BASE);
+  const { width: outWidth, height: outHeight } = paddedSize(inputSize);
   const top = Math.floor(random() * (outHeight - height + 1));
   const left = Math.floor(random() * (outWidth - width + 1));
   return { width, height, outWidth, outHeight, left, top };

@@ -18,6 +18,13 @@ export interface TransformDef {
   /** An error message when the parameter is out of range, else undefined. */
   check(param: number): string | undefined;
   apply(image: RgbImage, param: number | undefined, ctx: TransformContext): Promise<RgbImage>;
+  /**
+   * Estimated work for an image of `pixels` pixels becoming one of `outPixels`, in work units
+   * (src/defense/cost.ts): about a millisecond of one core each, as measured on a 2-core host.
+   */
+  cost(param: number | undefined, pixels: number, outPixels: number): number;
+  /** The output's pixel count when it is not the input's (resize-pad: fixed by the model's input size). */
+  outPixels?(pixels: number, inputSize: [number, number]): number;
 }
 
 /** A plain RGB copy of the image's geometry with new pixels; alpha is kept (classification ignores it). */

@@ -1,0 +1,50 @@
+/**
+ * The service's transform threads: defense chains are pure JS loops over the pixels (median,
+ * blur, bits, resize-pad) or sharp calls (jpeg), and on the main thread a heavy one would stall
+ * every other request, /healthz included. Here each chain is a piscina task on a worker thread.
+ * A fired signal (the request's deadline, or its client gone) takes a queued task out of the
+ * queue and terminates the thread running a started one; piscina starts a fresh thread for the
+ * next task. Threads start on demand and stop after a minute idle.
+ */
+import { extname, join } from 'node:path';
+import { Piscina } from 'piscina';
+import type { RgbImage } from '../../images/types';
+import type { ChainRunner, ChainTask } from '../chain';
+
+const IDLE_MS = 60_000;
+
+export class TransformPool {
+  private readonly piscina: Piscina;
+
+  constructor(threads: number) {
+    // Under tsx or tap (development, tests) this file is TypeScript, and so is the worker.
+    const ts = extname(__filename) === '.ts';
+    this.piscina = new Piscina({
+      filename: join(__dirname, ts ? 'worker-entry.js' : 'worker.js'),
+      minThreads: 0,
+      maxThreads: threads,
+      idleTimeout: IDLE_MS,
+      concurrentTasksPerWorker: 1,
+    });
+  }
+
+  /** Threads running now (tests: a cancelled task's thread is gone). */
+  get threads(): number {
+    return this.piscina.threads.length;
+  }
+
+  readonly run: ChainRunner = async (task: ChainTask, signal?: AbortSignal): Promise<RgbImage> => {
+    signal?.throwIfAborted();
+    // An exact copy, moved to the thread: the caller keeps its image for the next defense, and the
+    // image may be a view into a larger buffer (structured clone would copy all of that).
+    const rgb = task.image.rgb.slice();
+    const alpha = task.image.alpha?.slice();
+    const image: RgbImage = { width: task.image.width, height: task.image.height, rgb, ...(alpha ? { alpha } : {}) };
+    const transferList = alpha ? [rgb.buffer, alpha.buffer] : [rgb.buffer];
+    return (await this.piscina.run({ ...task, image }, { signal, transferList })) as RgbImage;
+  };
+
+  close(): Promise<void> {
+    return this.piscina.destroy();
+  }
+}
