@@ -4,7 +4,9 @@
  * every other request, /healthz included. Here each chain is a piscina task on a worker thread.
  * A fired signal (the request's deadline, or its client gone) takes a queued task out of the
  * queue and terminates the thread running a started one; piscina starts a fresh thread for the
- * next task. Threads start on demand and stop after a minute idle.
+ * next task. The pool starts with the first chain, so an app that never runs one starts no
+ * thread; from then on one thread stays ready (a cancelled one is replaced at once, so the next
+ * request does not wait for a thread to load), and further ones stop after a minute idle.
  */
 import { extname, join } from 'node:path';
 import { Piscina } from 'piscina';
@@ -14,23 +16,31 @@ import type { ChainRunner, ChainTask } from '../chain';
 const IDLE_MS = 60_000;
 
 export class TransformPool {
-  private readonly piscina: Piscina;
+  private piscina?: Piscina;
+  private closed = false;
 
-  constructor(threads: number) {
+  constructor(private readonly maxThreads: number) {}
+
+  private started(): Piscina {
+    if (this.closed) throw new Error('the transform pool is closed');
     // Under tsx or tap (development, tests) this file is TypeScript, and so is the worker.
     const ts = extname(__filename) === '.ts';
-    this.piscina = new Piscina({
+    this.piscina ??= new Piscina({
       filename: join(__dirname, ts ? 'worker-entry.js' : 'worker.js'),
-      minThreads: 0,
-      maxThreads: threads,
+      // The development entry loads tsx itself; the parent's loader flags (tap's) would only make
+      // each thread start slower (~1.7 s instead of ~0.3 s), and a cancelled thread is replaced.
+      ...(ts ? { execArgv: [] } : {}),
+      minThreads: 1,
+      maxThreads: this.maxThreads,
       idleTimeout: IDLE_MS,
       concurrentTasksPerWorker: 1,
     });
+    return this.piscina;
   }
 
-  /** Threads running now (tests: a cancelled task's thread is gone). */
-  get threads(): number {
-    return this.piscina.threads.length;
+  /** Thread ids now running (tests: a cancelled task's thread is replaced). */
+  get threadIds(): number[] {
+    return (this.piscina?.threads ?? []).map((w) => w.threadId);
   }
 
   readonly run: ChainRunner = async (task: ChainTask, signal?: AbortSignal): Promise<RgbImage> => {
@@ -41,10 +51,11 @@ export class TransformPool {
     const alpha = task.image.alpha?.slice();
     const image: RgbImage = { width: task.image.width, height: task.image.height, rgb, ...(alpha ? { alpha } : {}) };
     const transferList = alpha ? [rgb.buffer, alpha.buffer] : [rgb.buffer];
-    return (await this.piscina.run({ ...task, image }, { signal, transferList })) as RgbImage;
+    return (await this.started().run({ ...task, image }, { signal, transferList })) as RgbImage;
   };
 
-  close(): Promise<void> {
-    return this.piscina.destroy();
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.piscina?.destroy();
   }
 }
