@@ -118,7 +118,7 @@ const { workers, wasmThreads, microBatch, runtime } = (() => {
     // Name the flag the user gave, not the variable it stands in for.
     let msg = (err as Error).message;
     for (const [flag, name] of Object.entries(FLAG_VARS)) if (name in flagEnv) msg = msg.replace(name, `--${flag}`);
-    throw new Error(msg);
+    throw new Error(msg, { cause: err });
   }
 })();
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
@@ -318,7 +318,7 @@ async function main() {
   const peerRun = pytorch.runs.find((r) => r.setup === pytorch.peer);
   const ratios: Report['ratios'] = {};
   for (const [name, rows] of Object.entries(service.steps)) {
-    ratios[name] = rows.map((r, i) => {
+    ratios[name] = rows.map((r) => {
       const p = peerRun?.results[name]?.find((x) => x.batch === r.batch);
       const single = inProcess?.steps[name]?.find((x) => x.batch === r.batch);
       const split = perCore?.steps[name]?.find((x) => x.batch === r.batch);

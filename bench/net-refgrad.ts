@@ -11,7 +11,7 @@ async function main() {
   const x0 = tf.randomUniform([1, size, size, 3], 0, 1, 'float32', 42).dataSync() as Float32Array;
   const load = async () => graph ? await tf.loadGraphModel(tf.io.fromMemory(a)) : await tf.loadLayersModel(tf.io.fromMemory(a));
   const m1 = await load();
-  let t0 = Date.now();
+  const t0 = Date.now();
   const ref = tf.tidy(() => tf.grad((z: tf.Tensor) => tf.sum(tf.slice(m1.predict(z) as tf.Tensor, [0, 1], [-1, 1])))(tf.tensor4d(x0, [1, size, size, 3])).dataSync());
   console.log('cpu plain grad ms', Date.now() - t0);
   await tf.setBackend('wasm');

@@ -52,7 +52,7 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
       await net?.dispose();
       if (o.runtime === 'onnx') {
         built.net.dispose();
-        throw new Error(`model ${spec.id}: cannot run in onnxruntime: ${(err as Error).message}`);
+        throw new Error(`model ${spec.id}: cannot run in onnxruntime: ${(err as Error).message}`, { cause: err });
       }
       log.warn({ model: spec.id, err: String(err) }, 'model cannot run in onnxruntime; using tfjs');
     }

@@ -39,7 +39,6 @@ function ref(input: string, node: NodeDef): string {
 }
 const dataInputs = (n: NodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => ref(i, n));
 
-const CONV_OPS = new Set(['Conv2D', 'DepthwiseConv2dNative', '_FusedConv2D', 'FusedDepthwiseConv2dNative']);
 const BINARY: Record<string, StepDesc> = {
   Add: { op: 'add' },
   AddV2: { op: 'add' },

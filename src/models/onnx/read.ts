@@ -100,7 +100,7 @@ export function readOnnx(bytes: Uint8Array, file: string): OnnxGraphIn {
   try {
     m = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new Error(`${file} is not an ONNX model: ${(err as Error).message}`);
+    throw new Error(`${file} is not an ONNX model: ${(err as Error).message}`, { cause: err });
   }
   const g = m.graph;
   if (!g || !g.node?.length) throw new Error(`${file} is not an ONNX model (no graph nodes)`);

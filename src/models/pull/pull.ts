@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFolderSpec } from '../spec-file';
 import { advserveJsonFor } from './advserve-json';
-import { totalBytes, type CatalogEntry } from './catalog';
+import type { CatalogEntry } from './catalog';
 import { downloadFile, PullError } from './download';
 import type { PullProgress } from './progress';
 
@@ -47,7 +47,6 @@ export async function pullModel(entry: CatalogEntry, opts: PullOptions): Promise
   await mkdir(opts.store, { recursive: true });
   const incoming = await mkdtemp(join(opts.store, '.incoming-'));
   try {
-    const total = totalBytes(entry);
     let done = 0;
     for (const [i, f] of entry.files.entries()) {
       if (opts.signal?.aborted) throw new PullError('interrupted');

@@ -293,7 +293,7 @@ export class OnnxCompiler {
     const rank = Math.max(...shapes.map((s) => s.length));
     const computed = inputs.filter((v): v is Computed => v.kind === 'value');
     // Channels-last when a rank-4 computed operand is: every rank-4 computed operand becomes cl.
-    const cl = rank === 4 && computed.some((v, i) => v.cl || this.front.shape(v).length === 4);
+    const cl = rank === 4 && computed.some((v) => v.cl || this.front.shape(v).length === 4);
     const names = inputs.map((v) => {
       if (v.kind === 'const') return this.front.constant(v.c, cl, rank);
       if (cl && this.front.shape(v).length !== 4) this.fail(`broadcasts a rank-${this.front.shape(v).length} value against rank 4`);

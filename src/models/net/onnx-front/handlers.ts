@@ -39,7 +39,7 @@ export const HANDLERS: Record<string, OnnxHandler> = {
     c.set(y);
     return c.absorb(fused, y);
   },
-  QLinearConv: (c, n) => {
+  QLinearConv: (c) => {
     // x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B: float conv with dequantized weights; the int32 bias is scaled by x_scale * w_scale.
     c.dequantized = true;
     const xScale = scalarOf(c.constIn(1, 'x_scale'));
@@ -61,22 +61,22 @@ export const HANDLERS: Record<string, OnnxHandler> = {
     const st = c.b.own(tf.tensor1d(a)), shT = c.b.own(tf.tensor1d(sh));
     return c.set(c.emit([input.ir], { op: 'affine', scale: st, shift: shT }, input.cl));
   },
-  Relu: (c, n) => {
+  Relu: (c) => {
     return c.unary({ op: 'relu' });
   },
-  LeakyRelu: (c, n) => {
+  LeakyRelu: (c) => {
     return c.unary({ op: 'leakyRelu', alpha: c.float('alpha', 0.01) });
   },
-  Sigmoid: (c, n) => {
+  Sigmoid: (c) => {
     return c.unary({ op: 'sigmoid' });
   },
-  Tanh: (c, n) => {
+  Tanh: (c) => {
     return c.unary({ op: 'tanh' });
   },
-  HardSigmoid: (c, n) => {
+  HardSigmoid: (c) => {
     return c.unary({ op: 'hardSigmoid', alpha: c.float('alpha', 0.2), beta: c.float('beta', 0.5) });
   },
-  HardSwish: (c, n) => {
+  HardSwish: (c) => {
     const x = c.computed(0);
     const gate = c.emit([x.ir], { op: 'hardSigmoid', alpha: 1 / 6, beta: 0.5 }, x.cl);
     return c.set(c.emit([x.ir, gate.ir], { op: 'mul' }, x.cl));
@@ -109,7 +109,7 @@ export const HANDLERS: Record<string, OnnxHandler> = {
     if (n.outputs.length > 1 && n.outputs[1] && c.uses.get(n.outputs[1])) c.fail('the Indices output is not supported');
     return c.pool('max');
   },
-  AveragePool: (c, n) => {
+  AveragePool: (c) => {
     return c.pool('avg');
   },
   GlobalAveragePool: (c, n) => {
@@ -159,14 +159,14 @@ export const HANDLERS: Record<string, OnnxHandler> = {
     return c.set(c.dense(x, Float32Array.from(bm.data), bm.dims[0], bm.dims[1], undefined, 'linear'));
   },
   QLinearMatMul: (c, n) => HANDLERS.MatMul(c, n),
-  Flatten: (c, n) => {
+  Flatten: (c) => {
     const axis = c.int('axis', 1);
     if (axis !== 1) c.fail(`Flatten axis ${axis}: only axis 1 (keep the batch) is supported`);
     const x = c.computed(0);
     const s = c.front.shape(x);
     return c.set(c.reshapeTo(x, [BATCH, s.slice(1).reduce((a, v) => a * v, 1)]));
   },
-  Reshape: (c, n) => {
+  Reshape: (c) => {
     const x = c.computed(0);
     const xs = c.front.shape(x);
     const allowZero = c.int('allowzero', 0) === 1;
