@@ -72,6 +72,8 @@ export async function receiveModelUpload(request: FastifyRequest, folder: string
   };
   try {
     const parts = request.parts({
+      // preservePath: busboy would cut "../x" down to "x"; the name is checked (and refused) as sent.
+      preservePath: true,
       limits: { files: limits.maxFiles + 1, fileSize: limits.maxBytes, fieldSize: MAX_SPEC_BYTES, fields: 10, parts: limits.maxFiles + 11 },
     });
     for await (const part of parts) {
