@@ -26,7 +26,7 @@ const attack = async (server: Server, models: string, iterations = 5) =>
     .post(`/v1/attack/targeted?models=${models}&target=1&method=ifgsm&eps=8&iterations=${iterations}`)
     .set('Content-Type', 'image/png')
     .buffer(true)
-    .parse(binaryParser)
+    .parse(binaryParser as never)
     .send(await makePng(8, 8));
 
 /** What the store holds besides model folders: nothing (no temporary folder left behind). */
