@@ -212,7 +212,7 @@ t.test('without ADVSERVE_MODEL_STORE, POST and DELETE answer 501 model-store-not
 
 t.test('worker pool: every worker loads the upload; a failed one leaves the workers serving as before', async (t) => {
   const store = tempDir(t, 'advserve-store-');
-  const { server } = await startApp(t, store, { workers: 2 });
+  const { server, engine } = await startApp(t, store, { workers: 2 });
   const before = await attack(server, 'base_net');
   isProblem(t, await upload(server, 'bad', tinyOnnx(3, 3, 'Erf')), 422, 'invalid-model');
   const res = await upload(server, 'pooled');
@@ -221,6 +221,13 @@ t.test('worker pool: every worker loads the upload; a failed one leaves the work
   const answers = await Promise.all([1, 2, 3, 4].map(() => classify(server, 'pooled')));
   t.same(answers.map((r) => r.status), [200, 200, 200, 200]);
   t.same((await attack(server, 'base_net')).body, before.body, 'the serving model gives the same bytes');
+  // A worker that dies is replaced by one that loads the uploaded model too (from its store folder).
+  const workers = (engine.runner as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+  await workers[0].worker.terminate();
+  for (let i = 0; i < 200 && engine.runner.slots < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(engine.runner.slots, 2, 'replaced');
+  const again = await Promise.all([1, 2, 3, 4].map(() => classify(server, 'pooled')));
+  t.same(again.map((r) => r.status), [200, 200, 200, 200], 'both workers, the new one included, serve it');
   t.equal((await request(server).delete('/v1/models/pooled')).status, 204);
   isProblem(t, await classify(server, 'pooled'), 404, 'unknown-model');
 });
