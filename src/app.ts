@@ -19,6 +19,7 @@ import { classifyRoutes } from './routes/classify';
 import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
 import { metricsRoutes } from './routes/metrics';
+import { modelRoutes } from './routes/models';
 import { sharedSchemas } from './routes/schemas';
 import { apiKeys } from './keys/plugin';
 
@@ -100,6 +101,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(classifyRoutes, deps);
   await app.register(defenseRoutes, deps);
   await app.register(metricsRoutes, deps);
+  await app.register(modelRoutes, deps);
 
   await app.ready();
   return app;

@@ -24,6 +24,12 @@ export interface Config {
   bundledModels: string[];
   /** Extra model folders, each with a model.json and an advserve.json (labels, input size, range). */
   modelDirs: string[];
+  /** ADVSERVE_MODEL_STORE: the folder of models added at run time (POST /v1/models, `advserve models pull`), each as `<store>/<id>/`; loaded at start after the others. */
+  modelStore?: string;
+  /** Most bytes of one model upload, all files together (413 beyond). */
+  modelUploadMaxBytes: number;
+  /** Most files in one model upload (413 beyond). */
+  modelUploadMaxFiles: number;
   /** How long SIGTERM waits for in-flight attacks before exiting, ms. */
   shutdownGraceMs: number;
   /** Per-request deadline, ms. */
@@ -172,6 +178,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),
     bundledModels,
     modelDirs,
+    ...(env.ADVSERVE_MODEL_STORE ? { modelStore: env.ADVSERVE_MODEL_STORE } : {}),
+    modelUploadMaxBytes: int(env, 'ADVSERVE_MODEL_UPLOAD_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),
+    modelUploadMaxFiles: int(env, 'ADVSERVE_MODEL_UPLOAD_MAX_FILES', 256, 1, 100_000),
     shutdownGraceMs: int(env, 'ADVSERVE_SHUTDOWN_GRACE_MS', 60_000, 0, 3_600_000),
     requestTimeoutMs,
     headersTimeoutMs,

@@ -22,6 +22,10 @@ export type ProblemType =
   | 'unauthorized'
   | 'forbidden'
   | 'rate-limited'
+  | 'invalid-model'
+  | 'model-exists'
+  | 'model-protected'
+  | 'model-store-not-configured'
   | 'internal';
 
 export class ApiError extends Error {
@@ -68,3 +72,11 @@ export const forbidden = (detail: string) =>
   new ApiError(403, 'forbidden', 'Forbidden', detail);
 export const rateLimited = (detail: string, retryAfterSeconds: number) =>
   new ApiError(429, 'rate-limited', 'Too many requests', detail, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+export const invalidModel = (detail: string) =>
+  new ApiError(422, 'invalid-model', 'Invalid model', detail);
+export const modelExists = (detail: string) =>
+  new ApiError(409, 'model-exists', 'Model exists', detail);
+export const modelProtected = (id: string) =>
+  new ApiError(409, 'model-protected', 'Model protected', `Model "${id}" is bundled or comes from ADVSERVE_MODEL_DIRS; only models of the model store (ADVSERVE_MODEL_STORE) can be replaced or removed over HTTP.`);
+export const modelStoreNotConfigured = () =>
+  new ApiError(501, 'model-store-not-configured', 'Model store not configured', 'Adding and removing models at run time needs a model store: start the server with ADVSERVE_MODEL_STORE=<folder>.');

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createRunner, engineOptions, mainThreadBackendOptions } from './engine/bootstrap';
 import { Engine } from './engine/engine';
 import { readFolderSpec } from './models/spec-file';
+import { loadStoreModels } from './models/store/startup';
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: Config;
@@ -75,7 +76,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   }
   const started = Date.now();
   try {
-    engine.attach(await createRunner(config, backend, app.log));
+    const runner = await createRunner(config, backend, app.log);
+    const store = config.modelStore;
+    await engine.beforeReady(async () => {
+      engine.attach(runner);
+      if (store) await loadStoreModels(engine, store, app.log);
+    });
   } catch (err) {
     app.log.fatal({ err }, 'model loading failed');
     process.exit(1);

@@ -3,6 +3,7 @@ import { initBackend, type BackendOptions } from '../backend';
 import type { Config } from '../config';
 import { bundledSpecs, readFolderSpec, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
+import { loadStoreModels } from '../models/store/startup';
 import { Engine } from './engine';
 import { loadPasses } from './load-passes';
 import { WorkerPool } from './pool/pool';
@@ -20,7 +21,7 @@ export async function modelSpecs(config: Config): Promise<ModelSpec[]> {
     if (ids.has(s.id)) throw new Error(`two models share the id "${s.id}"`);
     ids.add(s.id);
   }
-  if (specs.length === 0) throw new Error('no models configured (ADVSERVE_MODELS and ADVSERVE_MODEL_DIRS are empty)');
+  if (specs.length === 0) throw new Error('no models configured (ADVSERVE_MODELS and ADVSERVE_MODEL_DIRS are empty; the model store is loaded after them and cannot be the only source)');
   return specs;
 }
 
@@ -36,8 +37,8 @@ export async function createRunner(config: Config, backend: string, log: BootLog
     for (const s of specs) log.info({ model: s.id, backend: pool.backend, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
-  const local = new LocalRunner(backend, config.microBatch);
   const options = { runtime: config.runtime, backend, threads: config.wasmThreads, microBatch: config.microBatch };
+  const local = new LocalRunner(backend, config.microBatch, (spec) => loadPasses(spec, log, options));
   for (const spec of specs) {
     const loaded = await loadPasses(spec, log, options);
     local.add(loaded.passes);
@@ -58,9 +59,12 @@ export function engineOptions(config: Config) {
   return { maxBatch: config.maxBatch, maxWaitMs: config.batchWaitMs, maxJobs: config.maxJobs };
 }
 
-/** Backend, models, engine: ready to use (CLI, tests). */
+/** Backend, models (the store's last), engine: ready to use (CLI, tests). */
 export async function createEngine(config: Config, log: BootLog): Promise<Engine> {
   const backend = await initBackend(config.backend, mainThreadBackendOptions(config));
   log.info({ backend }, 'tfjs backend ready');
-  return new Engine(await createRunner(config, backend, log), engineOptions(config), backend);
+  const engine = new Engine(await createRunner(config, backend, log), engineOptions(config), backend);
+  const store = config.modelStore;
+  if (store) await engine.beforeReady(async () => void (await loadStoreModels(engine, store, log)));
+  return engine;
 }

@@ -35,6 +35,26 @@ export interface EngineOptions extends SchedulerOptions {
 
 export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJobs: 64 };
 
+/**
+ * A model the engine serves: its spec, the runner key its passes are under (its id, for models
+ * loaded at start), and the jobs using it now, so that a model being removed or replaced is
+ * freed only after they finish.
+ */
+interface Served {
+  key: string;
+  spec: ModelSpec;
+  jobs: number;
+  /** Set while the model is retired: called when its last job ends. */
+  onIdle?: () => void;
+}
+
+/** A model loaded beside the serving ones (stageModel), not served yet. */
+export interface StagedModel {
+  readonly key: string;
+  readonly spec: ModelSpec;
+  readonly fallbacks: string[];
+}
+
 interface Probs {
   perModel: Float32Array[];
   ensemble: Float32Array;
@@ -71,6 +91,10 @@ export class Engine implements AttackEngine {
   private readonly options: EngineOptions;
   private attached?: { runner: GradientRunner; scheduler: BatchScheduler };
   private jobs = 0;
+  /** The models served, by id, in load order. */
+  private readonly served = new Map<string, Served>();
+  private staged = 0;
+  private starting = false;
 
   /**
    * The runner may come later (attach): the server starts listening, and answers /readyz
@@ -89,6 +113,70 @@ export class Engine implements AttackEngine {
   attach(runner: GradientRunner): void {
     if (runner.specs().length === 0) throw new Error('no models loaded');
     this.attached = { runner, scheduler: new BatchScheduler(runner, this.options, this.metrics) };
+    this.served.clear();
+    for (const spec of runner.specs()) this.served.set(spec.id, { key: spec.id, spec, jobs: 0 });
+  }
+
+  /** The spec of the served model `id`, if any. */
+  modelSpec(id: string): ModelSpec | undefined {
+    return this.served.get(id)?.spec;
+  }
+
+  /**
+   * Loads, compiles and warms up a model beside the serving ones (in every worker), under a key of
+   * its own; nothing serves it until serveModel. A failure (not a model, an unsupported op, labels
+   * that do not match the outputs) throws the loader's error and leaves the serving models as they were.
+   */
+  async stageModel(spec: ModelSpec): Promise<StagedModel> {
+    const runner = this.runner;
+    if (!runner.load) throw new Error('this runner cannot load models at run time');
+    // '#' cannot occur in a model id, so a staged key never meets a served id.
+    const key = `${spec.id}#${++this.staged}`;
+    const { fallbacks } = await runner.load(key, spec);
+    return { key, spec, fallbacks };
+  }
+
+  /** Frees a staged model that will not be served. */
+  async discardStaged(staged: StagedModel): Promise<void> {
+    await this.runner.unload?.(staged.key);
+  }
+
+  /**
+   * Serves a staged model under its id, with `spec` (the staged one, or the same with its final
+   * folder). A model of that id already served is replaced: new requests go to the new one at
+   * once, and the old one is freed once the jobs using it finish: `retired` settles then.
+   */
+  serveModel(staged: StagedModel, spec: ModelSpec = staged.spec): { retired: Promise<void> } {
+    const old = this.served.get(spec.id);
+    if (spec !== staged.spec) this.runner.moved?.(staged.key, spec);
+    this.served.set(spec.id, { key: staged.key, spec, jobs: 0 });
+    return { retired: old ? this.retire(old) : Promise.resolve() };
+  }
+
+  /**
+   * Stops serving `id`: requests from now on get 404 unknown-model; the jobs already using it
+   * finish, then it is freed. Throws unknownModel when no such model is served.
+   */
+  async removeModel(id: string): Promise<void> {
+    const served = this.served.get(id);
+    if (!served) throw unknownModel(id);
+    this.served.delete(id);
+    await this.retire(served);
+  }
+
+  private async retire(served: Served): Promise<void> {
+    if (served.jobs > 0) await new Promise<void>((resolve) => (served.onIdle = resolve));
+    await this.runner.unload?.(served.key);
+  }
+
+  /** Runs `work` with the models counted as in use (see retire). */
+  private async using<T>(models: Served[], work: () => Promise<T>): Promise<T> {
+    for (const m of models) m.jobs++;
+    try {
+      return await work();
+    } finally {
+      for (const m of models) if (--m.jobs === 0) m.onIdle?.();
+    }
   }
 
   get runner(): GradientRunner {
@@ -106,23 +194,34 @@ export class Engine implements AttackEngine {
   }
 
   get ready(): boolean {
-    return this.attached !== undefined;
+    return this.attached !== undefined && !this.starting;
+  }
+
+  /** Runs `work` (loading the model store at start) with the engine still answering not-ready. */
+  async beforeReady(work: () => Promise<void>): Promise<void> {
+    this.starting = true;
+    try {
+      await work();
+    } finally {
+      this.starting = false;
+    }
   }
 
   listModels(): ModelInfo[] {
-    return (this.attached?.runner.specs() ?? []).map((s) => describe(s, this.backend));
+    return [...this.served.values()].map((s) => describe(s.spec, this.backend));
   }
 
   metricsText(): string {
     return this.metrics.render();
   }
 
-  private select(ids?: string[]): ModelSpec[] {
-    const all = this.runner.specs();
+  private select(ids?: string[]): Served[] {
+    if (!this.ready) throw notReady();
     const chosen = ids !== undefined && ids.length > 0;
-    const out = chosen ? ids.map((id) => all.find((s) => s.id === id) ?? this.fail(unknownModel(id))) : all;
+    const out = chosen ? ids.map((id) => this.served.get(id) ?? this.fail(unknownModel(id))) : [...this.served.values()];
+    if (out.length === 0) throw new ApiError(503, 'not-ready', 'No model', 'No model is served (all were removed); add one with POST /v1/models.', undefined, { 'Retry-After': '5' });
     // Models form an ensemble when their classes line up: equal classIds when all have them, else equal labels.
-    const groups = ensembles(out);
+    const groups = ensembles(out.map((m) => m.spec));
     if (groups.length > 1) {
       if (chosen) {
         const [a, b] = groups;
@@ -138,11 +237,11 @@ export class Engine implements AttackEngine {
   }
 
   labels(ids?: string[]): string[] {
-    return this.select(ids)[0].labels;
+    return this.select(ids)[0].spec.labels;
   }
 
   classes(ids?: string[]): { labels: string[]; classIds?: string[] } {
-    const models = this.select(ids);
+    const models = this.select(ids).map((m) => m.spec);
     const classIds = models.every((m) => m.classIds) ? models[0].classIds : undefined;
     return { labels: models[0].labels, ...(classIds ? { classIds } : {}) };
   }
@@ -168,24 +267,24 @@ export class Engine implements AttackEngine {
     }
   }
 
-  private async probabilities(models: ModelSpec[], img: RgbImage | { data: Float32Array; width: number; height: number }, signal?: AbortSignal): Promise<Probs> {
+  private async probabilities(models: Served[], img: RgbImage | { data: Float32Array; width: number; height: number }, signal?: AbortSignal): Promise<Probs> {
     const image = 'rgb' in img ? Float32Array.from(img.rgb) : img.data;
     const req = { image, height: img.height, width: img.width };
-    return withEnsemble(await Promise.all(models.map((m) => this.scheduler.probabilities(m.id, req, signal))));
+    return withEnsemble(await Promise.all(models.map((m) => this.scheduler.probabilities(m.key, req, signal))));
   }
 
   async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
     const models = this.select(opts.models);
-    const labels = models[0].labels;
-    return this.admit('classify', async () => {
+    const labels = models[0].spec.labels;
+    return this.using(models, () => this.admit('classify', async () => {
       const probs = await this.probabilities(models, image);
       const top = (p: Float32Array): LabelProb[] =>
         [...p]
           .map((prob, index) => ({ index, label: labels[index], prob }))
           .sort((a, b) => b.prob - a.prob)
           .slice(0, opts.topK);
-      return { models: models.map((m, i) => ({ id: m.id, top: top(probs.perModel[i]) })), ensemble: { top: top(probs.ensemble) } };
-    });
+      return { models: models.map((m, i) => ({ id: m.spec.id, top: top(probs.perModel[i]) })), ensemble: { top: top(probs.ensemble) } };
+    }));
   }
 
   private validate(params: AttackParams, classes: number): void {
@@ -207,8 +306,8 @@ export class Engine implements AttackEngine {
 
   async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
     const models = this.select(params.models);
-    this.validate(params, models[0].labels.length);
-    return this.admit('attack', async () => {
+    this.validate(params, models[0].spec.labels.length);
+    return this.using(models, () => this.admit('attack', async () => {
       try {
         return await this.runAttack(image, params, models);
       } catch (err) {
@@ -216,12 +315,12 @@ export class Engine implements AttackEngine {
         if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
         throw err;
       }
-    });
+    }));
   }
 
-  private async runAttack(image: RgbImage, params: AttackParams, models: ModelSpec[]): Promise<AttackOutcome> {
+  private async runAttack(image: RgbImage, params: AttackParams, models: Served[]): Promise<AttackOutcome> {
     const started = Date.now();
-    const labels = models[0].labels;
+    const labels = models[0].spec.labels;
     const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
     attack.modifiers = { di: params.di ? DI_DEFAULTS : undefined, ti: params.ti || undefined };
     const signal = params.signal;
@@ -258,7 +357,7 @@ export class Engine implements AttackEngine {
         const probs: Float32Array[] = [];
         // One promise per model, so that the attack can start on each model's direction while the others run.
         return models.map((m, i) =>
-          this.scheduler.direction(m.id, req, signal).then((result) => {
+          this.scheduler.direction(m.key, req, signal).then((result) => {
             let grad = result;
             if (withProbs) {
               ({ grad, probs: probs[i] } = splitGradProbs(result, req));
@@ -294,7 +393,7 @@ export class Engine implements AttackEngine {
         success,
         ...distances(out.rgb, image.rgb),
         elapsedMs: Date.now() - started,
-        models: models.map((m, i) => ({ id: m.id, ...verdict(cleanProbs.perModel[i], after.perModel[i]) })),
+        models: models.map((m, i) => ({ id: m.spec.id, ...verdict(cleanProbs.perModel[i], after.perModel[i]) })),
         ensemble: verdict(cleanProbs.ensemble, after.ensemble),
       };
     } finally {

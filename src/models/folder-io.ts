@@ -4,7 +4,7 @@
  * use has no file:// handler, and tfjs-node is optional, so we carry our own.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ModelJson {
@@ -46,7 +46,15 @@ export async function readModelFolder(dir: string, file = 'model.json'): Promise
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new Error(`${join(dir, file)} is not a tfjs model (no modelTopology or weightsManifest)`);
   }
-  return artifactsFrom(json, (path) => readFile(join(dir, path)));
+  return artifactsFrom(json, (path) => readFile(insideFolder(dir, path, file)));
+}
+
+/** A weight file named by model.json: it must lie inside the model's folder. */
+function insideFolder(dir: string, path: string, file: string): string {
+  const full = resolve(dir, path);
+  const rel = relative(resolve(dir), full);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new Error(`${join(dir, file)}: weight file "${path}" is outside the model folder`);
+  return full;
 }
 
 /** A save handler: `await model.save(folderSaveHandler(dir))`. */

@@ -13,7 +13,13 @@ t.test('openapi.yaml is up to date', async (t) => {
 t.test('openapi.yaml describes what clients need', async (t) => {
   const doc = parse(readFileSync(OPENAPI_PATH, 'utf8'));
   t.equal(doc.openapi, '3.0.3');
-  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/models']);
+  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/models', '/v1/models/{id}']);
+  // The model registry: uploads and removals need a key (scope admin); reading one model does not.
+  t.same(doc.paths['/v1/models'].post.security, [{ bearerAuth: [] }], 'POST /v1/models is protected');
+  t.same(doc.paths['/v1/models/{id}'].delete.security, [{ bearerAuth: [] }], 'DELETE /v1/models/{id} is protected');
+  t.notOk(doc.paths['/v1/models/{id}'].get.security, 'GET /v1/models/{id} is public');
+  t.ok(doc.paths['/v1/models'].post.requestBody.content['multipart/form-data'].schema.properties.files, 'the upload form is documented');
+  t.same(Object.keys(doc.paths['/v1/models'].post.responses).sort(), ['201', '400', '401', '403', '409', '413', '415', '422', '429', '501', '503']);
   for (const path of ['/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify']) {
     const op = doc.paths[path].post;
     t.same(Object.keys(op.requestBody.content), ['multipart/form-data', 'image/png', 'image/jpeg', 'image/webp'], `${path} bodies`);

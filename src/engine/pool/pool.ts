@@ -13,10 +13,13 @@ import type { NetRuntime } from '../load-passes';
 import { backendLabel, type GradientRunner, type ImageRequest } from '../runner';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
 
+type WorkerTaskBody = WorkerTask extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
+
 interface Slot {
   worker: Worker;
   busy: number;
-  pending: Map<number, { resolve: (r: Float32Array[]) => void; reject: (e: Error) => void }>;
+  /** Replies awaited: batch results, or a load's fallbacks. */
+  pending: Map<number, { resolve: (r: Float32Array[] | string[]) => void; reject: (e: Error) => void }>;
 }
 
 export interface PoolLog {
@@ -57,7 +60,7 @@ export class WorkerPool implements GradientRunner {
     log: PoolLog,
     options: { wasmThreads?: number; microBatch?: number; runtime?: NetRuntime } = {},
   ): Promise<WorkerPool> {
-    const init = { backend, runtime: options.runtime ?? 'tfjs', specs, wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity };
+    const init: WorkerInit = { backend, runtime: options.runtime ?? 'tfjs', specs, added: [], wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity };
     const pool = new WorkerPool(init, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
@@ -91,6 +94,7 @@ export class WorkerPool implements GradientRunner {
           slot.pending.delete(msg.id);
           slot.busy--;
           if (msg.type === 'result') p.resolve(msg.results);
+          else if (msg.type === 'loaded') p.resolve(msg.fallbacks);
           else p.reject(new Error(msg.message));
         }
       });
@@ -113,15 +117,18 @@ export class WorkerPool implements GradientRunner {
     return this.loadedSpecs;
   }
 
-  private send(task: Omit<WorkerTask, 'id'>): Promise<Float32Array[]> {
-    if (this.workers.length === 0) return Promise.reject(new Error('no gradient worker is running'));
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  private post<T extends Float32Array[] | string[]>(slot: Slot, task: WorkerTaskBody): Promise<T> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve: resolve as (r: Float32Array[] | string[]) => void, reject });
       slot.busy++;
       slot.worker.postMessage({ ...task, id });
     });
+  }
+
+  private send(task: WorkerTaskBody): Promise<Float32Array[]> {
+    if (this.workers.length === 0) return Promise.reject(new Error('no gradient worker is running'));
+    return this.post(this.workers.reduce((a, b) => (b.busy < a.busy ? b : a)), task);
   }
 
   directions(model: string, reqs: GradRequest[]): Promise<Float32Array[]> {
@@ -130,6 +137,44 @@ export class WorkerPool implements GradientRunner {
 
   probabilities(model: string, reqs: ImageRequest[]): Promise<Float32Array[]> {
     return this.send({ kind: 'probs', model, reqs });
+  }
+
+  /**
+   * Every worker loads the model (each holds its own copy). When any of them fails, those that
+   * loaded it free it again and the error is the first worker's: the serving models are untouched.
+   * Recorded in the workers' start data first, so that a worker replaced meanwhile loads it too.
+   */
+  async load(key: string, spec: ModelSpec): Promise<{ fallbacks: string[] }> {
+    if (this.workers.length === 0) throw new Error('no gradient worker is running');
+    const added = (this.init.added ??= []);
+    const entry = { key, spec };
+    added.push(entry);
+    const slots = [...this.workers];
+    const results = await Promise.allSettled(slots.map((slot) => this.post<string[]>(slot, { kind: 'load', key, spec })));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      added.splice(added.indexOf(entry), 1);
+      await this.unloadFrom(slots.filter((_, i) => results[i].status === 'fulfilled'), key);
+      throw failed.reason;
+    }
+    return { fallbacks: (results[0] as PromiseFulfilledResult<string[]>).value };
+  }
+
+  moved(key: string, spec: ModelSpec): void {
+    const entry = this.init.added?.find((a) => a.key === key);
+    if (entry) entry.spec = spec;
+  }
+
+  async unload(key: string): Promise<void> {
+    const added = this.init.added ?? [];
+    const i = added.findIndex((a) => a.key === key);
+    if (i >= 0) added.splice(i, 1);
+    await this.unloadFrom([...this.workers], key);
+  }
+
+  private async unloadFrom(slots: Slot[], key: string): Promise<void> {
+    // A worker that dies meanwhile takes its copy with it: nothing left to free there.
+    await Promise.allSettled(slots.map((slot) => this.post(slot, { kind: 'unload', key })));
   }
 
   async dispose(): Promise<void> {

@@ -14,14 +14,19 @@ export interface WorkerInit {
   /** Most images in one network pass (see batchDirections). */
   microBatch: number;
   specs: ModelSpec[];
+  /** Models added at run time (load), each under its key: a worker started later loads them too. */
+  added?: Array<{ key: string; spec: ModelSpec }>;
 }
 
 export type WorkerTask =
   | { id: number; kind: 'grad'; model: string; reqs: GradRequest[] }
-  | { id: number; kind: 'probs'; model: string; reqs: ImageRequest[] };
+  | { id: number; kind: 'probs'; model: string; reqs: ImageRequest[] }
+  | { id: number; kind: 'load'; key: string; spec: ModelSpec }
+  | { id: number; kind: 'unload'; key: string };
 
 export type WorkerReply =
   | { type: 'ready'; backend: string; wasmThreads: number | null; specs: ModelSpec[]; runtimes: Array<'tfjs' | 'onnx'>; fallbacks: Record<string, string[]>; loadMs: number }
   | { type: 'init-error'; message: string }
   | { type: 'result'; id: number; results: Float32Array[] }
+  | { type: 'loaded'; id: number; fallbacks: string[] }
   | { type: 'error'; id: number; message: string };

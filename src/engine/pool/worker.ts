@@ -6,12 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, wasmThreadCount } from '../../backend';
 import { loadPasses } from '../load-passes';
+import type { ModelSpec } from '../../models/types';
 import type { ModelPasses } from '../passes';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const models = new Map<string, ModelPasses>();
+/** The tfjs backend this worker started (set before any task runs). */
+let backendName = 'unknown';
 // Warnings (a model falling back from onnxruntime to tfjs) still reach the service's log via stderr.
 const silent = { info: () => {}, warn: (obj: object, msg: string) => console.warn(JSON.stringify({ level: 'warn', ...obj, msg })) };
 
@@ -22,6 +25,7 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
 async function start(): Promise<void> {
   const started = Date.now();
   const backend = await initBackend(init.backend, { wasmThreads: init.wasmThreads });
+  backendName = backend;
   const fallbacks: Record<string, string[]> = {};
   const options = { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch };
   for (const spec of init.specs) {
@@ -30,7 +34,16 @@ async function start(): Promise<void> {
     fallbacks[spec.id] = loaded.fallbacks;
   }
   const all = [...models.values()];
+  for (const { key, spec } of init.added ?? []) models.set(key, (await loadPasses(spec, silent, options)).passes);
   reply({ type: 'ready', backend, wasmThreads: wasmThreadCount(), specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
+}
+
+// Loads a model at run time with the options the worker started with.
+async function load(key: string, spec: ModelSpec): Promise<string[]> {
+  if (models.has(key)) throw new Error(`a model is loaded under "${key}" already`);
+  const loaded = await loadPasses(spec, silent, { runtime: init.runtime, backend: backendName, threads: init.wasmThreads, microBatch: init.microBatch });
+  models.set(key, loaded.passes);
+  return loaded.fallbacks;
 }
 
 // One task at a time, in arrival order, as when every pass was synchronous: onnxruntime passes
@@ -42,6 +55,13 @@ port.on('message', (task: WorkerTask) => {
 
 async function runTask(task: WorkerTask): Promise<void> {
   try {
+    if (task.kind === 'load') return reply({ type: 'loaded', id: task.id, fallbacks: await load(task.key, task.spec) });
+    if (task.kind === 'unload') {
+      const m = models.get(task.key);
+      models.delete(task.key);
+      await m?.dispose();
+      return reply({ type: 'result', id: task.id, results: [] });
+    }
     const model = models.get(task.model);
     if (!model) throw new Error(`model ${task.model} is not loaded in this worker`);
     const results = await (task.kind === 'grad' ? model.directions(task.reqs) : model.probabilities(task.reqs));
