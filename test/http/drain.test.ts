@@ -4,7 +4,7 @@
  * requests in flight; cut() makes a running attack answer 503 shutting-down (not a dropped
  * connection). The spawned-server test (test/cli/serve-drain.test.ts) covers the signal path.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -13,7 +13,7 @@ import { Drain } from '../../src/http/drain';
 import { FakeEngine } from '../helpers/fake-engine';
 import { makePng } from '../images/fixtures';
 
-async function start(t: Parameters<Parameters<typeof t.test>[1]>[0], attackDelayMs: number) {
+async function start(t: Test, attackDelayMs: number) {
   const drain = new Drain();
   const app = await buildApp({ engine: new FakeEngine({ attackDelayMs }), config: loadConfig({}), logger: false, drain });
   await app.listen({ port: 0, host: '127.0.0.1' });
