@@ -7,7 +7,10 @@ ARG BASE_GPU=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
 
 FROM ${BASE_CPU} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+# npm 10 (the base images') ignores package.json's allowScripts and runs every install script:
+# keep onnxruntime-node's from fetching GPU providers advserve does not use.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npm run build
@@ -21,9 +24,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 
 FROM runtime-${GPU}
 ARG GPU=0
-ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
+ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 ONNXRUNTIME_NODE_INSTALL=skip
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && if [ "$GPU" = "1" ]; then npm install --no-save @tensorflow/tfjs-node-gpu@4.22.0; fi \
  && npm cache clean --force

@@ -10,6 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { REQUEST_RECEIVE_MARGIN_MS, type Config } from './config';
 import type { AttackEngine } from './engine/types';
 import { swaggerOptions } from './http/openapi';
+import { Drain } from './http/drain';
 import { RequestLogController } from './http/logging';
 import { methodTable } from './http/methods';
 import { clientErrorHandler, errorHandler, missingHost } from './http/problem';
@@ -28,6 +29,8 @@ export interface BuildAppOptions {
   config: Config;
   /** Fastify's `logger` option (true/false or pino options), or a ready pino logger instance. */
   logger?: boolean | object;
+  /** The shutdown drain (src/server.ts begins it on SIGTERM); one is made when not given. */
+  drain?: Drain;
 }
 
 /** Incoming X-Request-Id values are kept when they are short and plain (they end up in logs). */
@@ -63,6 +66,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))),
     },
     requestTimeout: config.requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS,
+    // While closing, requests on kept-alive connections get the drain's 503 problem+json (src/http/drain.ts).
+    return503OnClosing: false,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -77,6 +82,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     reply.header('X-Request-Id', request.id);
     if (request.raw.httpVersion === '1.1' && !request.headers.host) throw missingHost();
   });
+  (opts.drain ?? new Drain()).register(app);
 
   // Only image uploads are accepted: no JSON or text bodies anywhere, so anything else is a 415.
   app.removeAllContentTypeParsers();

@@ -15,6 +15,7 @@ export type ProblemType =
   | 'image-too-large'
   | 'unsupported-media-type'
   | 'not-ready'
+  | 'shutting-down'
   | 'queue-full'
   | 'deadline-exceeded'
   | 'not-found'
@@ -60,6 +61,9 @@ export const unsupportedMedia = (detail: string) =>
   new ApiError(415, 'unsupported-media-type', 'Unsupported media type', detail, 'image');
 export const notReady = () =>
   new ApiError(503, 'not-ready', 'Not ready', 'The models are still loading; retry shortly.', undefined, { 'Retry-After': '5' });
+/** The service is draining before it exits (SIGTERM/SIGINT); the connection is closed after the answer. */
+export const shuttingDown = (detail: string) =>
+  new ApiError(503, 'shutting-down', 'Shutting down', detail, undefined, { 'Retry-After': '5', Connection: 'close' });
 export const deadlineExceeded = (ms: number) =>
   new ApiError(504, 'deadline-exceeded', 'Deadline exceeded', `The request did not finish within ${ms} ms.`);
 export const notFound = (method: string, path: string) =>

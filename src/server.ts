@@ -1,15 +1,23 @@
 /**
  * Starts the service: backend, HTTP listener (so /healthz answers at once and /readyz says
- * 503 while models load), then the models. SIGTERM/SIGINT stop accepting work and let
- * in-flight attacks finish, for at most ADVSERVE_SHUTDOWN_GRACE_MS.
+ * 503 while models load), then the models. SIGTERM/SIGINT drain (src/http/drain.ts): new
+ * requests get 503, in-flight ones may finish for ADVSERVE_SHUTDOWN_GRACE_MS, then the rest
+ * are answered 503, the models are freed and the process exits 0. A second signal exits at once.
  */
 import { buildApp } from './app';
 import { initBackend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createRunner, engineOptions, mainThreadBackendOptions } from './engine/bootstrap';
 import { Engine } from './engine/engine';
+import { shuttingDown } from './errors';
+import { Drain } from './http/drain';
 import { readFolderSpec } from './models/spec-file';
 import { loadStoreModels } from './models/store/startup';
+
+/** After cutting in-flight work, how long its requests get to answer 503 before they are answered from outside. */
+const CUT_ANSWER_MS = 5_000;
+/** How long connections get to close by themselves once every request is answered. */
+const CLOSE_WAIT_MS = 2_000;
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: Config;
@@ -40,28 +48,48 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     process.exit(2);
   }
   const engine = new Engine(undefined, engineOptions(config), backend);
-  const app = await buildApp({ engine, config, logger: { level: config.logLevel } });
+  const drain = new Drain();
+  const app = await buildApp({ engine, config, logger: { level: config.logLevel }, drain });
   app.log.info({ backend }, 'tfjs backend ready');
 
+  // Settles when model loading has ended, either way (a shutdown waits for it: see drainAndExit).
+  let loading: Promise<unknown> = Promise.resolve();
   let closing = false;
   const shutdown = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    app.log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight requests');
-    const timer = setTimeout(() => {
-      app.log.warn('grace period over, exiting with requests still in flight');
+    if (closing) {
+      app.log.warn({ signal }, 'second signal: exiting now, without answering in-flight requests');
       process.exit(1);
-    }, config.shutdownGraceMs);
-    timer.unref();
-    app.close().then(
-      () => {
-        engine.dispose().finally(() => process.exit(0));
-      },
+    }
+    closing = true;
+    drainAndExit(signal).then(
+      () => process.exit(0),
       (err: unknown) => {
-        app.log.error({ err }, 'error while closing');
+        app.log.error({ err }, 'error while shutting down');
         process.exit(1);
       },
     );
+  };
+  const drainAndExit = async (signal: string) => {
+    drain.begin();
+    app.log.info({ signal, graceMs: config.shutdownGraceMs, inFlight: drain.pending }, 'shutting down: new requests get 503, in-flight ones may finish');
+    const closed = app.close(); // stops accepting; settles once every connection has ended
+    if (!(await drain.idle(config.shutdownGraceMs))) {
+      const reason = shuttingDown('The service shut down before the request finished; send it again.');
+      const cut = drain.cut(reason);
+      app.log.warn({ cut }, `grace period over: answering ${cut.length} in-flight request(s) with 503`);
+      // Queued passes fail at once; running ones end before their models are freed.
+      const disposed = engine.dispose(reason);
+      if (!(await drain.idle(CUT_ANSWER_MS))) app.log.warn({ requests: drain.answerRemaining() }, 'answered requests that did not stop in time');
+      await disposed;
+    }
+    // Every answer given during the drain closes its connection; one that lingers (a client
+    // still sending) is closed after a moment.
+    const lingering = setTimeout(() => app.server.closeAllConnections(), CLOSE_WAIT_MS);
+    await closed;
+    clearTimeout(lingering);
+    await loading;
+    await engine.dispose();
+    app.log.info('shut down');
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -75,13 +103,16 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     process.exit(1);
   }
   const started = Date.now();
-  try {
-    const runner = await createRunner(config, backend, app.log);
-    const store = config.modelStore;
-    await engine.beforeReady(async () => {
+  const store = config.modelStore;
+  const loaded = createRunner(config, backend, app.log).then((runner) =>
+    engine.beforeReady(async () => {
       engine.attach(runner);
       if (store) await loadStoreModels(engine, store, app.log);
-    });
+    }),
+  );
+  loading = loaded.catch(() => undefined);
+  try {
+    await loaded;
   } catch (err) {
     app.log.fatal({ err }, 'model loading failed');
     process.exit(1);

@@ -401,9 +401,16 @@ export class Engine implements AttackEngine {
     }
   }
 
-  async dispose(): Promise<void> {
+  /**
+   * Frees the models (worker threads, onnxruntime sessions). Queued passes fail with `reason`;
+   * passes already running are waited for first: onnxruntime aborts the process (Napi::Error)
+   * when a session, or the thread that runs it, goes away while a run is in flight.
+   */
+  async dispose(reason: unknown = new Error('the engine was disposed')): Promise<void> {
     const attached = this.attached;
     this.attached = undefined;
-    await attached?.runner.dispose();
+    if (!attached) return;
+    await attached.scheduler.close(reason);
+    await attached.runner.dispose();
   }
 }

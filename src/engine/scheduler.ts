@@ -37,6 +37,9 @@ export class BatchScheduler {
   private readonly queues = new Map<string, Pending[]>();
   private running = 0;
   private pumpScheduled = false;
+  /** Set by close(): new requests are refused with it. */
+  private closedWith?: { reason: unknown };
+  private settledWaiters: Array<() => void> = [];
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
 
@@ -68,7 +71,19 @@ export class BatchScheduler {
     return this.enqueue('probs', model, req, signal);
   }
 
+  /**
+   * Refuses new requests and fails the queued ones with `reason`; resolves once no batch is
+   * running any more, so that the runner can be disposed without a pass in flight.
+   */
+  close(reason: unknown): Promise<void> {
+    this.closedWith = { reason };
+    for (const q of this.queues.values()) for (const p of q.splice(0)) p.reject(reason);
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
   private enqueue(kind: Kind, model: string, req: GradRequest | ImageRequest, signal?: AbortSignal): Promise<Float32Array> {
+    if (this.closedWith) return Promise.reject(this.closedWith.reason);
     return new Promise((resolve, reject) => {
       const key = `${kind}:${model}`;
       let q = this.queues.get(key);
@@ -148,6 +163,7 @@ export class BatchScheduler {
       .finally(() => {
         this.metrics?.stepSeconds.observe((this.now() - started) / 1000);
         this.running--;
+        if (this.running === 0) for (const wake of this.settledWaiters.splice(0)) wake();
         this.schedulePump();
       });
   }

@@ -1,9 +1,11 @@
 /**
  * An AbortSignal for one request: it fires when the client disconnects before the response
- * is sent (so the engine stops iterating for nobody) or when the per-request deadline passes.
+ * is sent (so the engine stops iterating for nobody), when the per-request deadline passes, or
+ * when a shutdown's grace period ends (src/http/drain.ts; its reason is a 503 shutting-down).
  */
 import type { FastifyReply } from 'fastify';
 import { deadlineExceeded } from '../errors';
+import { abortOnShutdown } from './drain';
 
 export interface RequestAbort {
   signal: AbortSignal;
@@ -29,11 +31,13 @@ export function requestAbort(reply: FastifyReply, timeoutMs: number): RequestAbo
   };
   reply.raw.once('close', onClose);
   if (reply.raw.destroyed) onClose();
+  const untrack = abortOnShutdown(reply, controller);
   return {
     signal: controller.signal,
     done() {
       clearTimeout(timer);
       reply.raw.off('close', onClose);
+      untrack();
     },
   };
 }
