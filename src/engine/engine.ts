@@ -19,7 +19,7 @@ import { seededRandom } from './random';
 import { splitGradProbs } from './gradients';
 import type { GradientRunner } from './runner';
 import { BatchScheduler, type SchedulerOptions } from './scheduler';
-import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from './types';
+import type { AttackEngine, AttackOutcome, AttackParams, AttackProgress, ClassifyOutcome, LabelProb } from './types';
 
 export class AbortedError extends Error {
   constructor(readonly reason: unknown) {
@@ -64,6 +64,17 @@ function withEnsemble(perModel: Float32Array[]): Probs {
   const ensemble = new Float32Array(perModel[0].length);
   for (const p of perModel) p.forEach((v, i) => (ensemble[i] += v / perModel.length));
   return { perModel, ensemble };
+}
+
+function progressOf(iteration: number, iterations: number, target: number, labels: string[], models: { spec: { id: string } }[], p: Probs): AttackProgress {
+  const view = (q: Float32Array) => ({ label: labels[argmax(q)], prob: q[argmax(q)], targetProb: q[target] });
+  return {
+    iteration,
+    iterations,
+    target: { index: target, label: labels[target] },
+    models: models.map((m, i) => ({ id: m.spec.id, ...view(p.perModel[i]) })),
+    ensemble: view(p.ensemble),
+  };
 }
 
 const argmax = (p: Float32Array) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
@@ -349,10 +360,13 @@ export class Engine implements AttackEngine {
         random: seededRandom(params.seed ?? 0),
       };
       const logit = params.loss === 'logit' ? { logit: true } : {};
+      const report = (iteration: number, p: Probs) => params.onProgress?.(progressOf(iteration, ctx.iterations, objective.cls, labels, models, p));
       const oracle: DirectionOracle = async (x, iteration, diverse) => {
         if (signal?.aborted) throw new AbortedError(signal.reason);
         const pixels = (await x.data()) as Float32Array;
-        const withProbs = before === undefined && iteration === 0 && diverse === undefined;
+        const first = before === undefined && iteration === 0 && diverse === undefined;
+        // Progress needs every step's probabilities; the gradient pass computes them anyway.
+        const withProbs = first || params.onProgress !== undefined;
         const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, withProbs, ...logit };
         const probs: Float32Array[] = [];
         // One promise per model, so that the attack can start on each model's direction while the others run.
@@ -361,7 +375,11 @@ export class Engine implements AttackEngine {
             let grad = result;
             if (withProbs) {
               ({ grad, probs: probs[i] } = splitGradProbs(result, req));
-              if (probs.filter(Boolean).length === models.length) before = withEnsemble(probs);
+              if (probs.filter(Boolean).length === models.length) {
+                const all = withEnsemble(probs);
+                if (first) before = all;
+                report(iteration, all);
+              }
             }
             return tf.tensor4d(grad, [1, image.height, image.width, 3]);
           }),
@@ -375,6 +393,7 @@ export class Engine implements AttackEngine {
       owned.push(rounded);
       const out = await tensorToImage(rounded, image);
       const after = await this.probabilities(models, out, signal);
+      report(ctx.iterations, after);
       const afterLabel = argmax(after.ensemble);
       // Untargeted success: the ensemble's label moved off the reference label.
       const reference = params.label ?? cleanLabel;

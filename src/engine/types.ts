@@ -44,6 +44,24 @@ export interface AttackParams {
   seed?: number;
   /** Aborts the attack between iterations (client gone, deadline, shutdown). */
   signal?: AbortSignal;
+  /** Called with each iteration's state while the attack runs (live progress: SSE, the CLI's bar). */
+  onProgress?: (progress: AttackProgress) => void;
+}
+
+/**
+ * One report of a running attack. `iteration` k < `iterations`: the image after k steps, as the
+ * models saw it in step k+1's gradient pass (with that step's diverse-inputs draw, when `di` is
+ * on); k = `iterations`: the final 8-bit image, as the result reports it.
+ */
+export interface AttackProgress {
+  iteration: number;
+  iterations: number;
+  /** The class aimed at (targeted, least-likely) or moved away from (max-loss). */
+  target: { index: number; label: string };
+  /** Each model's top class and its probability, and its probability of the target. */
+  models: { id: string; label: string; prob: number; targetProb: number }[];
+  /** The same for the ensemble (the mean of the models' probabilities). */
+  ensemble: { label: string; prob: number; targetProb: number };
 }
 
 export interface LabelProb { index: number; label: string; prob: number }
