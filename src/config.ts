@@ -18,6 +18,10 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest image accepted, pixels (413 beyond), checked from the header before decoding. */
   maxPixels: number;
+  /** Largest image an attack takes, pixels (413 beyond), checked from the header before decoding; at most maxPixels applies too. */
+  maxAttackPixels: number;
+  /** Sum of the pixels of the attacks admitted at once (429 beyond), checked from the header before decoding. */
+  maxInflightPixels: number;
   /** Most images in one multi-image upload (POST /v1/defense/evaluate; 413 beyond). */
   maxFiles: number;
   /** Bundled nsfwjs models to load (ids from the model table); ADVSERVE_MODELS set but empty loads none. */
@@ -160,6 +164,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (headersTimeoutMs > requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS) {
     throw new ConfigError(`ADVSERVE_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must be at most ADVSERVE_REQUEST_TIMEOUT_MS + ${REQUEST_RECEIVE_MARGIN_MS} (${requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS})`);
   }
+  const maxAttackPixels = int(env, 'ADVSERVE_MAX_ATTACK_PIXELS', 4_194_304, 1, 2 ** 31);
+  const maxInflightPixels = int(env, 'ADVSERVE_MAX_INFLIGHT_PIXELS', 2 * maxAttackPixels, 1, 2 ** 31);
+  if (maxInflightPixels < maxAttackPixels) {
+    throw new ConfigError(`ADVSERVE_MAX_INFLIGHT_PIXELS (${maxInflightPixels}) must be at least ADVSERVE_MAX_ATTACK_PIXELS (${maxAttackPixels}), or the largest attack could never run`);
+  }
   if (env.HOST === '') throw new ConfigError('HOST is set but empty; unset it to listen on 0.0.0.0');
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -169,6 +178,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     logLevel,
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
+    maxAttackPixels,
+    maxInflightPixels,
     maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),
     bundledModels,
     modelDirs,
