@@ -82,6 +82,14 @@ export class ConfigError extends Error {}
  */
 export const REQUEST_RECEIVE_MARGIN_MS = 10_000;
 
+/**
+ * Most attack pixels that may ever be in flight. Attacks share the main thread's wasm heap, at
+ * most 4 GiB, and need about a dozen float copies of their image there (12 bytes a pixel each):
+ * 20 MP of attacks was measured to run; past the heap, wasm aborts and the backend is lost for
+ * every later request, so no configuration may go there.
+ */
+export const MAX_INFLIGHT_PIXELS_CEILING = 20_000_000;
+
 const DEFAULT_BUNDLED = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
 
 /** pino's levels (LOG_LEVEL). */
@@ -164,8 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (headersTimeoutMs > requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS) {
     throw new ConfigError(`ADVSERVE_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must be at most ADVSERVE_REQUEST_TIMEOUT_MS + ${REQUEST_RECEIVE_MARGIN_MS} (${requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS})`);
   }
-  const maxAttackPixels = int(env, 'ADVSERVE_MAX_ATTACK_PIXELS', 4_194_304, 1, 2 ** 31);
-  const maxInflightPixels = int(env, 'ADVSERVE_MAX_INFLIGHT_PIXELS', 2 * maxAttackPixels, 1, 2 ** 31);
+  const maxAttackPixels = int(env, 'ADVSERVE_MAX_ATTACK_PIXELS', 4_194_304, 1, MAX_INFLIGHT_PIXELS_CEILING);
+  const maxInflightPixels = int(env, 'ADVSERVE_MAX_INFLIGHT_PIXELS', Math.min(2 * maxAttackPixels, MAX_INFLIGHT_PIXELS_CEILING), 1, MAX_INFLIGHT_PIXELS_CEILING);
   if (maxInflightPixels < maxAttackPixels) {
     throw new ConfigError(`ADVSERVE_MAX_INFLIGHT_PIXELS (${maxInflightPixels}) must be at least ADVSERVE_MAX_ATTACK_PIXELS (${maxAttackPixels}), or the largest attack could never run`);
   }

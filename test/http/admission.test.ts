@@ -38,6 +38,8 @@ t.test('attack pixel limit: defaults and configuration', async (t) => {
   t.equal(loadConfig({ ADVSERVE_MAX_ATTACK_PIXELS: '1000' }).maxInflightPixels, 2000, 'the budget follows the attack limit');
   t.throws(() => loadConfig({ ADVSERVE_MAX_ATTACK_PIXELS: '1000', ADVSERVE_MAX_INFLIGHT_PIXELS: '999' }), /ADVSERVE_MAX_INFLIGHT_PIXELS \(999\) must be at least ADVSERVE_MAX_ATTACK_PIXELS/);
   t.throws(() => loadConfig({ ADVSERVE_MAX_ATTACK_PIXELS: '0' }), /ADVSERVE_MAX_ATTACK_PIXELS must be an integer/);
+  t.throws(() => loadConfig({ ADVSERVE_MAX_INFLIGHT_PIXELS: '20000001' }), /ADVSERVE_MAX_INFLIGHT_PIXELS must be an integer in \[1, 20000000\]/, 'never past what the wasm heap holds');
+  t.equal(loadConfig({ ADVSERVE_MAX_ATTACK_PIXELS: '16000000' }).maxInflightPixels, 20_000_000, 'twice the attack limit, capped');
 });
 
 t.test('an attack over the attack pixel limit is a 413 read from the header; classify takes the same image', async (t) => {
