@@ -68,7 +68,7 @@ t.test('ADVSERVE_MAX_PIXELS below the attack limit: the attack routes give its 4
 t.test('in-flight pixel budget: an attack that would pass it gets 429 with Retry-After; one that fits runs alongside', async (t) => {
   const { server, engine } = await setup(t, {
     config: { maxAttackPixels: 100, maxInflightPixels: 150 },
-    engine: { attackDelayMs: 1500, admission: { maxJobs: 64, maxInflightPixels: 150 } },
+    engine: { attackDelayMs: 4000, admission: { maxJobs: 64, maxInflightPixels: 150 } },
   });
   const admission = engine.admission!;
   const first = post(server, '/v1/attack/targeted?target=0', await makePng(10, 10)).then((r) => r);
@@ -89,7 +89,7 @@ t.test('in-flight pixel budget: an attack that would pass it gets 429 with Retry
 });
 
 t.test('ADVSERVE_MAX_JOBS reached: 429 before the body is read or decoded, and the connection stays usable', async (t) => {
-  const { server, engine } = await setup(t, { config: { maxJobs: 1 }, engine: { attackDelayMs: 1500, admission: { maxJobs: 1, maxInflightPixels: 1e9 } } });
+  const { server, engine } = await setup(t, { config: { maxJobs: 1 }, engine: { attackDelayMs: 5000, admission: { maxJobs: 1, maxInflightPixels: 1e9 } } });
   await new Promise<void>((resolve) => (server.listening ? resolve() : server.listen(0, '127.0.0.1', resolve)));
   const running = post(server, '/v1/attack/targeted?target=0', await makePng(8, 8)).then((r) => r);
   await until(() => engine.admission!.jobs === 1, 'the long attack is admitted');
@@ -123,7 +123,7 @@ t.test('ADVSERVE_MAX_JOBS reached: 429 before the body is read or decoded, and t
 });
 
 t.test('per-key job quota: 429 rate-limited before the body is decoded', async (t) => {
-  const { server } = await setup(t, { config: { keyMaxJobs: 1 }, engine: { attackDelayMs: 1500 } });
+  const { server } = await setup(t, { config: { keyMaxJobs: 1 }, engine: { attackDelayMs: 4000 } });
   const running = post(server, '/v1/attack/targeted?target=0', await makePng(8, 8)).then((r) => r);
   let refused;
   for (let i = 0; i < 40; i++) {
@@ -136,7 +136,7 @@ t.test('per-key job quota: 429 rate-limited before the body is decoded', async (
 });
 
 t.test('slots and pixels always come back: refused, failed, aborted mid-attack and mid-upload requests', async (t) => {
-  const { server, engine } = await setup(t, { config: { maxJobs: 2 }, engine: { attackDelayMs: 800, admission: { maxJobs: 2, maxInflightPixels: 1e9 } } });
+  const { server, engine } = await setup(t, { config: { maxJobs: 2 }, engine: { attackDelayMs: 30_000, admission: { maxJobs: 2, maxInflightPixels: 1e9 } } });
   await new Promise<void>((resolve) => (server.listening ? resolve() : server.listen(0, '127.0.0.1', resolve)));
   const { port } = server.address() as AddressInfo;
   const admission = engine.admission!;
@@ -145,19 +145,14 @@ t.test('slots and pixels always come back: refused, failed, aborted mid-attack a
   for (let round = 0; round < 3; round++) {
     await until(() => admission.jobs === 0 && admission.pixels === 0, `every slot is back before round ${round}`);
     // Two admitted attacks whose clients leave mid-attack.
-    const leaving = [0, 1].map(
-      () =>
-        new Promise<void>((resolve) => {
-          const req = http.request({ host: '127.0.0.1', port, path: '/v1/attack/targeted?target=0', method: 'POST', headers: { 'Content-Type': 'image/png' } });
-          req.on('error', () => resolve());
-          req.end(png);
-          void until(() => admission.jobs === 2, 'both attacks admitted').then(() => {
-            req.destroy();
-            resolve();
-          });
-        }),
-    );
-    await Promise.all(leaving);
+    const leaving = [0, 1].map(() => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/v1/attack/targeted?target=0', method: 'POST', headers: { 'Content-Type': 'image/png' } });
+      req.on('error', () => {});
+      req.end(png);
+      return req;
+    });
+    await until(() => admission.jobs === 2 && admission.pixels === 128, 'both attacks admitted');
+    for (const req of leaving) req.destroy();
     // Refused while they wind down, or admitted and failing: either way nothing may stick.
     const others = await Promise.all([
       post(server, '/v1/attack/targeted?target=0', undecodable(1000)),
