@@ -30,6 +30,15 @@ export function attackTooLarge(width: number, height: number, limit: number): Er
 
 const RETRY_AFTER = { 'Retry-After': '10' };
 
+/**
+ * Decoding limits for an attack's image (src/images/decode.ts): the smaller of the image limit
+ * (ADVSERVE_MAX_PIXELS) and the attack limit, with the attack limit's own 413 when it is the smaller.
+ */
+export function attackDecodeLimits(config: { maxPixels: number; maxAttackPixels: number }): { maxPixels: number; tooLarge?: (width: number, height: number) => Error } {
+  if (config.maxAttackPixels >= config.maxPixels) return { maxPixels: config.maxPixels };
+  return { maxPixels: config.maxAttackPixels, tooLarge: (w, h) => attackTooLarge(w, h, config.maxAttackPixels) };
+}
+
 export class JobTicket {
   private holders = 1;
   /** Pixels counted against the in-flight budget (attacks). */
@@ -50,6 +59,16 @@ export class JobTicket {
     this.admission.claim(this, pixels);
   }
 
+  /**
+   * Waits until an image of `pixels` fits the in-flight budget, then counts it (in-process
+   * callers such as `advserve eval`, which would rather wait than fail). Rejects with the
+   * signal's reason when it fires first.
+   */
+  async claimPixelsWhenFree(pixels: number, signal?: AbortSignal): Promise<void> {
+    if (this.released) throw new Error('job ticket used after its release');
+    await this.admission.claimWhenFree(this, pixels, signal);
+  }
+
   /** One more holder (the engine, while it works); each holder calls release() once. */
   hold(): void {
     if (this.released) throw new Error('job ticket used after its release');
@@ -66,6 +85,8 @@ export class JobTicket {
 export class JobAdmission {
   private jobCount = 0;
   private pixelCount = 0;
+  /** Callers of claimWhenFree waiting for pixels to come back. */
+  private waiting = new Set<() => void>();
 
   constructor(
     private readonly limits: AdmissionLimits,
@@ -93,11 +114,37 @@ export class JobAdmission {
     return new JobTicket(this, kind);
   }
 
+  private fits(ticket: JobTicket, pixels: number): boolean {
+    return this.pixelCount + Math.max(0, pixels - ticket.pixels) <= this.limits.maxInflightPixels;
+  }
+
+  /** @internal JobTicket.claimPixelsWhenFree */
+  async claimWhenFree(ticket: JobTicket, pixels: number, signal?: AbortSignal): Promise<void> {
+    // A lone image over the whole budget could never fit: claim() refuses it rather than wait forever.
+    while (!this.fits(ticket, pixels) && this.pixelCount > 0) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.waiting.delete(wake);
+          resolve();
+        };
+        const onAbort = () => {
+          this.waiting.delete(wake);
+          reject(signal!.reason);
+        };
+        this.waiting.add(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    this.claim(ticket, pixels);
+  }
+
   /** @internal JobTicket.claimPixels */
   claim(ticket: JobTicket, pixels: number): void {
     const extra = Math.max(0, pixels - ticket.pixels);
     if (extra === 0) return;
-    if (this.pixelCount + extra > this.limits.maxInflightPixels) {
+    if (!this.fits(ticket, pixels)) {
       this.onReject(ticket.kind);
       throw new ApiError(
         429,
@@ -116,5 +163,6 @@ export class JobAdmission {
   free(ticket: JobTicket): void {
     this.jobCount--;
     this.pixelCount -= ticket.pixels;
+    if (ticket.pixels > 0) for (const wake of [...this.waiting]) wake();
   }
 }

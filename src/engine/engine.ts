@@ -167,13 +167,16 @@ export class Engine implements AttackEngine {
 
   /**
    * Admission control: a bounded number of jobs and of attack pixels; the rest get 429 with a
-   * retry hint. `ticket`: a slot the caller reserved already (held here until the work is over).
+   * retry hint. `ticket`: a slot the caller (the HTTP layer) reserved already, held here until
+   * the work is over; its pixels must fit now. Without one (CLI, eval), a job that does not fit
+   * the pixel budget waits for running attacks to finish instead.
    */
-  private async admit<T>(kind: JobKind, work: () => Promise<T>, ticket?: JobTicket, pixels = 0): Promise<T> {
+  private async admit<T>(kind: JobKind, work: () => Promise<T>, ticket?: JobTicket, pixels = 0, signal?: AbortSignal): Promise<T> {
     const job = ticket ?? this.admission.reserve(kind);
     if (ticket) job.hold();
     try {
-      if (pixels > 0) job.claimPixels(pixels);
+      if (pixels > 0 && ticket) job.claimPixels(pixels);
+      else if (pixels > 0) await job.claimPixelsWhenFree(pixels, signal);
     } catch (err) {
       job.release();
       throw err;
@@ -239,7 +242,7 @@ export class Engine implements AttackEngine {
         if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
         throw err;
       }
-    }, params.ticket, image.width * image.height);
+    }, params.ticket, image.width * image.height, params.signal);
   }
 
   private async runAttack(image: RgbImage, params: AttackParams, models: ModelSpec[]): Promise<AttackOutcome> {

@@ -9,9 +9,9 @@ import { wantsJson } from '../http/accept';
 import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
-import { decodeImage, probeImage, type DecodeLimits } from '../images/decode';
+import { decodeImage, probeImage } from '../images/decode';
 import { jobTicket, reserveJob } from '../http/admission';
-import { attackTooLarge } from '../engine/admission';
+import { attackDecodeLimits } from '../engine/admission';
 import { encodePng } from '../images/encode';
 import { resolveClass } from '../models/class-names';
 import type { RgbImage } from '../images/types';
@@ -86,18 +86,12 @@ async function sendOutcome(request: FastifyRequest, reply: FastifyReply, out: At
   });
 }
 
-/** Decoding limits for an attack: the smaller of the service's image limit and the attack limit. */
-export function attackLimits(config: Config): DecodeLimits {
-  if (config.maxAttackPixels >= config.maxPixels) return { maxPixels: config.maxPixels };
-  return { maxPixels: config.maxAttackPixels, tooLarge: (w, h) => attackTooLarge(w, h, config.maxAttackPixels) };
-}
-
 /**
  * The upload's image, decoded once it is admitted: its size read from the header is checked
  * against the attack limit (413) and claimed from the in-flight pixel budget (429) first.
  */
 async function admittedImage(request: FastifyRequest, upload: Buffer, config: Config): Promise<RgbImage> {
-  const limits = attackLimits(config);
+  const limits = attackDecodeLimits(config);
   const header = await probeImage(upload, limits);
   jobTicket(request)?.claimPixels(header.width * header.height);
   return decodeImage(upload, limits);

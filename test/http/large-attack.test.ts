@@ -71,3 +71,29 @@ t.test('the engine refuses an attack over its limit, and counts nothing for it',
   t.equal(e.admission.jobs, 0);
   t.equal(e.admission.pixels, 0);
 });
+
+t.test('in-process callers (no ticket) wait for the pixel budget instead of failing; the output does not depend on it', async (t) => {
+  const { engine } = await realApp(t);
+  const e = new Engine(engine.runner, { maxAttackPixels: 100, maxInflightPixels: 150 }, 'wasm');
+  const params = { method: 'mng-l1' as const, eps: 8, iterations: 3, targeted: true, target: 1 };
+  const alone = await e.attack(tinyImage(10, 10, 2), params);
+  const first = e.attack(tinyImage(10, 10, 1), params);
+  t.equal(e.admission.pixels, 100, 'the first attack holds its pixels');
+  const second = e.attack(tinyImage(10, 10, 2), params);
+  t.equal(e.admission.jobs, 2, 'both admitted');
+  t.equal(e.admission.pixels, 100, 'the second waits for pixels');
+  const [, waited] = await Promise.all([first, second]);
+  t.same(Buffer.from(waited.image.rgb), Buffer.from(alone.image.rgb), 'same bytes as alone');
+  t.equal(e.admission.jobs, 0);
+  t.equal(e.admission.pixels, 0);
+
+  // A waiting attack whose caller gives up leaves the queue and frees its slot.
+  const holder = e.attack(tinyImage(10, 10, 1), params);
+  const controller = new AbortController();
+  const given = e.attack(tinyImage(10, 10, 2), { ...params, signal: controller.signal }).catch((err: unknown) => err);
+  controller.abort(new Error('gave up'));
+  t.match(await given, { message: 'gave up' });
+  await holder;
+  t.equal(e.admission.jobs, 0);
+  t.equal(e.admission.pixels, 0);
+});
