@@ -84,6 +84,7 @@ t.test('in-flight pixel budget: an attack that would pass it gets 429 with Retry
   t.equal((await first).status, 200);
   t.equal(admission.pixels, 0, 'every pixel returned');
   t.equal(admission.jobs, 0, 'every slot returned');
+  engine.attackDelayMs = 0;
   t.equal((await post(server, '/v1/attack/targeted?target=0', await makePng(10, 6))).status, 200, 'the refused attack fits now');
   t.equal(engine.attackCalls.length, 3);
 });
@@ -176,6 +177,7 @@ t.test('slots and pixels always come back: refused, failed, aborted mid-attack a
   await until(() => admission.jobs === 0 && admission.pixels === 0, 'every slot is back');
   t.equal(admission.jobs, 0);
   t.equal(admission.pixels, 0);
+  engine.attackDelayMs = 0;
   const res = await post(server, '/v1/attack/targeted?target=0', png);
   t.equal(res.status, 200, 'the service still admits work');
 });
