@@ -90,6 +90,7 @@ export class Engine implements AttackEngine {
     this.metrics.gauge('advserve_queue_depth', 'Gradient and classify requests waiting for a batch.', () => this.attached?.scheduler.depth ?? 0);
     this.metrics.gauge('advserve_batches_in_flight', 'Batched model passes running now.', () => this.attached?.scheduler.inFlight ?? 0);
     this.metrics.gauge('advserve_jobs_active', 'Attack and classify jobs admitted and not finished.', () => this.admission.jobs);
+    this.metrics.gauge('advserve_attack_pixels_inflight', 'Pixels of the attacks admitted and not finished (ADVSERVE_MAX_INFLIGHT_PIXELS bounds them).', () => this.admission.pixels);
     this.metrics.gauge('advserve_workers', 'Batches that can run at once (worker threads, or 1 in-process).', () => this.attached?.runner.slots ?? 0);
   }
 

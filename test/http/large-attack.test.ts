@@ -82,6 +82,7 @@ t.test('in-process callers (no ticket) wait for the pixel budget instead of fail
   const second = e.attack(tinyImage(10, 10, 2), params);
   t.equal(e.admission.jobs, 2, 'both admitted');
   t.equal(e.admission.pixels, 100, 'the second waits for pixels');
+  t.match(e.metricsText(), /^advserve_attack_pixels_inflight 100$/m, 'the gauge in /metrics');
   const [, waited] = await Promise.all([first, second]);
   t.same(Buffer.from(waited.image.rgb), Buffer.from(alone.image.rgb), 'same bytes as alone');
   t.equal(e.admission.jobs, 0);
