@@ -40,7 +40,6 @@ export interface EngineOptions extends SchedulerOptions {
 
 export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJobs: 64, maxAttackPixels: 4_194_304, maxInflightPixels: 8_388_608 };
 
-
 interface Probs {
   perModel: Float32Array[];
   ensemble: Float32Array;
@@ -154,11 +153,6 @@ export class Engine implements AttackEngine {
     const models = this.select(ids);
     const classIds = models.every((m) => m.classIds) ? models[0].classIds : undefined;
     return { labels: models[0].labels, ...(classIds ? { classIds } : {}) };
-  }
-
-  /** The largest image an attack takes, pixels. */
-  get maxAttackPixels(): number {
-    return this.options.maxAttackPixels;
   }
 
   /** A job slot (429 queue-full when none is free), for a caller that admits a job before it has the image. */
