@@ -149,10 +149,14 @@ t.test('DELETE while an attack on the model runs: the attack finishes 200, then 
   const store = tempDir(t, 'advserve-store-');
   const { server, engine } = await startApp(t, store);
   t.equal((await upload(server, 'doomed')).status, 201);
+  const passes = () => Number(/advserve_batch_size_count (\d+)/.exec(engine.metricsText())?.[1] ?? 0);
+  const passesBefore = passes();
   const running = attack(server, 'doomed', 1000);
-  // Wait until the attack is admitted (a job is active).
-  for (let i = 0; i < 200 && !/advserve_jobs_active 1/.test(engine.metricsText()); i++) await new Promise((r) => setTimeout(r, 5));
-  t.match(engine.metricsText(), /advserve_jobs_active 1/, 'the attack runs');
+  // Wait until the attack's passes run: a job slot alone is taken before the body is read, ahead
+  // of the model's selection, so only a pass shows that the attack holds the model.
+  for (let i = 0; i < 400 && passes() === passesBefore; i++) await new Promise((r) => setTimeout(r, 5));
+  t.ok(passes() > passesBefore, 'the attack runs');
+  t.match(engine.metricsText(), /advserve_jobs_active 1/, 'one job is active');
   let jobsAtDelete = '';
   const deleting = request(server).delete('/v1/models/doomed').then((res) => {
     jobsAtDelete = /advserve_jobs_active (\d+)/.exec(engine.metricsText())?.[1] ?? '';
