@@ -10,6 +10,7 @@ import { ApiError } from './errors';
 import { createEngine } from './engine/bootstrap';
 import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
 import { decodeImage } from './images/decode';
+import { attackDecodeLimits } from './engine/admission';
 import { encodePng } from './images/encode';
 import { resolveClass as resolveClassName, type ClassList } from './models/class-names';
 import { evalCommand } from './eval/command';
@@ -82,7 +83,7 @@ async function attackCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--eps must be from 1 to 64 on the 0..255 scale, not "${values.eps}"${why}`);
   }
   const config = loadConfig();
-  const image = await decodeImage(await readFile(positionals[0]), { maxPixels: config.maxPixels });
+  const image = await decodeImage(await readFile(positionals[0]), attackDecodeLimits(config));
   const engine = await createEngine(config, quietLog);
   const models = values.models?.split(',').map((s) => s.trim()).filter(Boolean);
   const classes = engine.classes(models);

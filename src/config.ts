@@ -18,6 +18,10 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest image accepted, pixels (413 beyond), checked from the header before decoding. */
   maxPixels: number;
+  /** Largest image an attack takes, pixels (413 beyond), checked from the header before decoding; at most maxPixels applies too. */
+  maxAttackPixels: number;
+  /** Sum of the pixels of the attacks admitted at once (429 beyond), checked from the header before decoding. */
+  maxInflightPixels: number;
   /** Most images in one multi-image upload (POST /v1/defense/evaluate; 413 beyond). */
   maxFiles: number;
   /** Bundled nsfwjs models to load (ids from the model table); ADVSERVE_MODELS set but empty loads none. */
@@ -83,6 +87,14 @@ export class ConfigError extends Error {}
  * request deadline plus this: the deadline itself is enforced on the work.
  */
 export const REQUEST_RECEIVE_MARGIN_MS = 10_000;
+
+/**
+ * Most attack pixels that may ever be in flight. Attacks share the main thread's wasm heap, at
+ * most 4 GiB, and need about a dozen float copies of their image there (12 bytes a pixel each):
+ * 20 MP of attacks was measured to run; past the heap, wasm aborts and the backend is lost for
+ * every later request, so no configuration may go there.
+ */
+export const MAX_INFLIGHT_PIXELS_CEILING = 20_000_000;
 
 const DEFAULT_BUNDLED = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
 
@@ -166,6 +178,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (headersTimeoutMs > requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS) {
     throw new ConfigError(`ADVSERVE_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must be at most ADVSERVE_REQUEST_TIMEOUT_MS + ${REQUEST_RECEIVE_MARGIN_MS} (${requestTimeoutMs + REQUEST_RECEIVE_MARGIN_MS})`);
   }
+  const maxAttackPixels = int(env, 'ADVSERVE_MAX_ATTACK_PIXELS', 4_194_304, 1, MAX_INFLIGHT_PIXELS_CEILING);
+  const maxInflightPixels = int(env, 'ADVSERVE_MAX_INFLIGHT_PIXELS', Math.min(2 * maxAttackPixels, MAX_INFLIGHT_PIXELS_CEILING), 1, MAX_INFLIGHT_PIXELS_CEILING);
+  if (maxInflightPixels < maxAttackPixels) {
+    throw new ConfigError(`ADVSERVE_MAX_INFLIGHT_PIXELS (${maxInflightPixels}) must be at least ADVSERVE_MAX_ATTACK_PIXELS (${maxAttackPixels}), or the largest attack could never run`);
+  }
   if (env.HOST === '') throw new ConfigError('HOST is set but empty; unset it to listen on 0.0.0.0');
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -175,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     logLevel,
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),
+    maxAttackPixels,
+    maxInflightPixels,
     maxFiles: int(env, 'ADVSERVE_MAX_FILES', 64, 1, 10_000),
     bundledModels,
     modelDirs,

@@ -56,7 +56,13 @@ export function mainThreadBackendOptions(config: Config): BackendOptions {
 }
 
 export function engineOptions(config: Config) {
-  return { maxBatch: config.maxBatch, maxWaitMs: config.batchWaitMs, maxJobs: config.maxJobs };
+  return {
+    maxBatch: config.maxBatch,
+    maxWaitMs: config.batchWaitMs,
+    maxJobs: config.maxJobs,
+    maxAttackPixels: config.maxAttackPixels,
+    maxInflightPixels: config.maxInflightPixels,
+  };
 }
 
 /** Backend, models (the store's last), engine: ready to use (CLI, tests). */

@@ -10,6 +10,7 @@ import type { RgbImage } from '../images/types';
 import { sameClasses } from '../models/class-names';
 import { describe } from '../models/describe';
 import type { ModelInfo, ModelSpec } from '../models/types';
+import { attackTooLarge, JobAdmission, type JobKind, type JobTicket } from './admission';
 import type { AttackContext, DirectionOracle } from './attacks/base';
 import { createAttack } from './attacks';
 import { DI_DEFAULTS } from './attacks/modifiers';
@@ -31,9 +32,13 @@ export class AbortedError extends Error {
 export interface EngineOptions extends SchedulerOptions {
   /** Attack and classify jobs admitted at once (running or waiting); beyond it, 429. */
   maxJobs: number;
+  /** Largest image an attack takes, pixels (413 beyond): bounds one attack's float tensors. */
+  maxAttackPixels: number;
+  /** Sum of the pixels of the attacks admitted at once (429 beyond): bounds them all together. */
+  maxInflightPixels: number;
 }
 
-export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJobs: 64 };
+export const ENGINE_DEFAULTS: EngineOptions = { maxBatch: 8, maxWaitMs: 0, maxJobs: 64, maxAttackPixels: 4_194_304, maxInflightPixels: 8_388_608 };
 
 /**
  * A model the engine serves: its spec, the runner key its passes are under (its id, for models
@@ -101,11 +106,12 @@ export class Engine implements AttackEngine {
   readonly metrics = new EngineMetrics();
   private readonly options: EngineOptions;
   private attached?: { runner: GradientRunner; scheduler: BatchScheduler };
-  private jobs = 0;
   /** The models served, by id, in load order. */
   private readonly served = new Map<string, Served>();
   private staged = 0;
   private starting = false;
+  /** Job slots and the attack pixel budget; the HTTP layer reserves tickets here before reading a body. */
+  readonly admission: JobAdmission;
 
   /**
    * The runner may come later (attach): the server starts listening, and answers /readyz
@@ -113,10 +119,12 @@ export class Engine implements AttackEngine {
    */
   constructor(runner?: GradientRunner, options: Partial<EngineOptions> = {}, private readonly mainBackend = 'unknown') {
     this.options = { ...ENGINE_DEFAULTS, ...options };
+    this.admission = new JobAdmission(this.options, (kind) => this.metrics.jobs.inc({ kind, outcome: 'rejected' }));
     if (runner) this.attach(runner);
     this.metrics.gauge('advserve_queue_depth', 'Gradient and classify requests waiting for a batch.', () => this.attached?.scheduler.depth ?? 0);
     this.metrics.gauge('advserve_batches_in_flight', 'Batched model passes running now.', () => this.attached?.scheduler.inFlight ?? 0);
-    this.metrics.gauge('advserve_jobs_active', 'Attack and classify jobs admitted and not finished.', () => this.jobs);
+    this.metrics.gauge('advserve_jobs_active', 'Attack and classify jobs admitted and not finished.', () => this.admission.jobs);
+    this.metrics.gauge('advserve_attack_pixels_inflight', 'Pixels of the attacks admitted and not finished (ADVSERVE_MAX_INFLIGHT_PIXELS bounds them).', () => this.admission.pixels);
     this.metrics.gauge('advserve_workers', 'Batches that can run at once (worker threads, or 1 in-process).', () => this.attached?.runner.slots ?? 0);
   }
 
@@ -257,15 +265,27 @@ export class Engine implements AttackEngine {
     return { labels: models[0].labels, ...(classIds ? { classIds } : {}) };
   }
 
-  /** Admission control: a bounded number of jobs; the rest get 429 with a retry hint. */
-  private async admit<T>(kind: string, work: () => Promise<T>): Promise<T> {
-    if (this.jobs >= this.options.maxJobs) {
-      this.metrics.jobs.inc({ kind, outcome: 'rejected' });
-      throw new ApiError(429, 'queue-full', 'Too many requests', `The service is working on ${this.jobs} jobs; retry later.`, undefined, {
-        'Retry-After': '10',
-      });
+  /** A job slot (429 queue-full when none is free), for a caller that admits a job before it has the image. */
+  reserve(kind: JobKind): JobTicket {
+    return this.admission.reserve(kind);
+  }
+
+  /**
+   * Admission control: a bounded number of jobs and of attack pixels; the rest get 429 with a
+   * retry hint. `ticket`: a slot the caller (the HTTP layer) reserved already, held here until
+   * the work is over; its pixels must fit now. Without one (CLI, eval), a job that does not fit
+   * the pixel budget waits for running attacks to finish instead.
+   */
+  private async admit<T>(kind: JobKind, work: () => Promise<T>, ticket?: JobTicket, pixels = 0, signal?: AbortSignal): Promise<T> {
+    const job = ticket ?? this.admission.reserve(kind);
+    if (ticket) job.hold();
+    try {
+      if (pixels > 0 && ticket) job.claimPixels(pixels);
+      else if (pixels > 0) await job.claimPixelsWhenFree(pixels, signal);
+    } catch (err) {
+      job.release();
+      throw err;
     }
-    this.jobs++;
     try {
       const out = await work();
       this.metrics.jobs.inc({ kind, outcome: 'finished' });
@@ -274,7 +294,7 @@ export class Engine implements AttackEngine {
       this.metrics.jobs.inc({ kind, outcome: err instanceof AbortedError ? 'cancelled' : 'failed' });
       throw err;
     } finally {
-      this.jobs--;
+      job.release();
     }
   }
 
@@ -284,7 +304,7 @@ export class Engine implements AttackEngine {
     return withEnsemble(await Promise.all(models.map((m) => this.scheduler.probabilities(m.key, req, signal))));
   }
 
-  async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
+  async classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome> {
     const models = this.select(opts.models);
     const labels = models[0].spec.labels;
     return this.using(models, () => this.admit('classify', async () => {
@@ -295,7 +315,7 @@ export class Engine implements AttackEngine {
           .sort((a, b) => b.prob - a.prob)
           .slice(0, opts.topK);
       return { models: models.map((m, i) => ({ id: m.spec.id, top: top(probs.perModel[i]) })), ensemble: { top: top(probs.ensemble) } };
-    }));
+    }, opts.ticket));
   }
 
   private validate(params: AttackParams, classes: number): void {
@@ -318,6 +338,7 @@ export class Engine implements AttackEngine {
   async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
     const models = this.select(params.models);
     this.validate(params, models[0].spec.labels.length);
+    if (image.width * image.height > this.options.maxAttackPixels) throw attackTooLarge(image.width, image.height, this.options.maxAttackPixels);
     return this.using(models, () => this.admit('attack', async () => {
       try {
         return await this.runAttack(image, params, models);
@@ -326,7 +347,7 @@ export class Engine implements AttackEngine {
         if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
         throw err;
       }
-    }));
+    }, params.ticket, image.width * image.height, params.signal));
   }
 
   private async runAttack(image: RgbImage, params: AttackParams, models: Served[]): Promise<AttackOutcome> {
@@ -386,6 +407,7 @@ export class Engine implements AttackEngine {
         );
       };
       const raw = await attack.run(ctx, oracle);
+      tf.dispose([lower, upper]); // not needed from here on: two full-size tensors less during the rounding
       const cleanProbs = before ?? (await this.probabilities(models, image, signal));
       const cleanLabel = argmax(cleanProbs.ensemble);
       const rounded = tf.tidy(() => roundIntoBox(raw, clean, params.eps));

@@ -1,7 +1,7 @@
 /** Conversions between 8-bit images and float tensors on the 0..255 scale, and the final rounding. */
 import * as tf from '@tensorflow/tfjs';
 import type { RgbImage } from '../images/types';
-import { clipToBox } from './attacks/box';
+import { clipToBox, consume } from './attacks/box';
 
 export function imageToTensor(img: RgbImage): tf.Tensor4D {
   return tf.tidy(() => tf.tensor4d(Float32Array.from(img.rgb), [1, img.height, img.width, 3]));
@@ -16,9 +16,13 @@ export function imageToTensor(img: RgbImage): tf.Tensor4D {
 export function roundIntoBox(x: tf.Tensor4D, clean: tf.Tensor4D, eps: number): tf.Tensor4D {
   return tf.tidy(() => {
     const e = Math.floor(eps);
-    const lo = tf.maximum(tf.sub(clean, e), 0);
-    const hi = tf.minimum(tf.add(clean, e), 255);
-    return clipToBox(tf.round(x), lo, hi) as tf.Tensor4D;
+    // Full-size intermediates are freed as soon as they are used (see consume).
+    const below = tf.sub(clean, e);
+    const lo = consume(() => tf.maximum(below, 0), below);
+    const above = tf.add(clean, e);
+    const hi = consume(() => tf.minimum(above, 255), above);
+    const rounded = tf.round(x);
+    return consume(() => clipToBox(rounded, lo, hi) as tf.Tensor4D, rounded, lo, hi);
   });
 }
 

@@ -1,3 +1,4 @@
+import type { JobAdmission, JobKind, JobTicket } from './admission';
 import type { RgbImage } from '../images/types';
 
 export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2', 'mi-fgsm'] as const;
@@ -44,6 +45,8 @@ export interface AttackParams {
   seed?: number;
   /** Aborts the attack between iterations (client gone, deadline, shutdown). */
   signal?: AbortSignal;
+  /** A job slot the caller reserved (AttackEngine.reserve) before it had the image; else the engine admits the job itself. */
+  ticket?: JobTicket;
   /** Called with each iteration's state while the attack runs (live progress: SSE, the CLI's bar). */
   onProgress?: (progress: AttackProgress) => void;
 }
@@ -103,7 +106,14 @@ export interface AttackEngine {
   labels(models?: string[]): string[];
   /** The classes (labels, and class ids where every model has them) shared by the given models. Throws ApiError 404/400. */
   classes(models?: string[]): { labels: string[]; classIds?: string[] };
-  classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome>;
+  classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome>;
+  /**
+   * A job slot, reserved before the request body is read (429 queue-full when none is free); the
+   * caller releases it when the request is over, and may hand it to attack() or classify().
+   */
+  reserve?(kind: JobKind): JobTicket;
+  /** Job slots and attack pixels in flight (ADVSERVE_MAX_JOBS, ADVSERVE_MAX_INFLIGHT_PIXELS). */
+  readonly admission?: JobAdmission;
   attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome>;
   /** Prometheus text exposition of the engine's counters (GET /metrics). */
   metricsText?(): string;

@@ -5,6 +5,15 @@ import type { RgbImage } from './types';
 export interface DecodeLimits {
   /** Largest width*height accepted (413 beyond). */
   maxPixels: number;
+  /** The 413 for an image over maxPixels, when the caller has a more telling one (which limit, and why). */
+  tooLarge?: (width: number, height: number) => Error;
+}
+
+export interface ImageHeader {
+  /** Upright size (EXIF orientation applied). */
+  width: number;
+  height: number;
+  hasAlpha: boolean;
 }
 
 /** Formats the service accepts. sharp can also read SVG, GIF, TIFF, HEIF, PDF...; those are refused on purpose. */
@@ -25,8 +34,19 @@ const ACCEPTED = new Set(['png', 'jpeg', 'webp']);
  */
 export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
   const input = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (input.length === 0) throw unsupportedMedia('The image is empty.');
+  const { width, height, hasAlpha } = await probeImage(input, limits);
+  return decodePixels(input, width, height, hasAlpha, limits);
+}
 
+/**
+ * Reads the header only (format, upright size) and refuses what decodeImage would refuse before
+ * decoding: not PNG/JPEG/WebP (415), no pixels (415), over limits.maxPixels (413). Cheap: no
+ * pixel is decoded, so a caller can admit work by image size before paying for the decode.
+ */
+export async function probeImage(buf: Buffer | Uint8Array, limits: DecodeLimits): Promise<ImageHeader> {
+  const input = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (input.length === 0) throw unsupportedMedia('The image is empty.');
+  const tooLarge = limits.tooLarge;
   let meta: sharp.Metadata;
   try {
     // limitInputPixels: false so that an oversized header yields our 413, not a sharp error.
@@ -36,6 +56,7 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
     // from the header ourselves, so that an oversized image is a 413 like any other.
     const declared = headerSize(input);
     if (declared && declared.width * declared.height > limits.maxPixels) {
+      if (tooLarge) throw tooLarge(declared.width, declared.height);
       throw imageTooLarge(`The image header declares ${declared.width}x${declared.height} = ${declared.width * declared.height} pixels; the limit is ${limits.maxPixels}.`);
     }
     throw unsupportedMedia('The upload is not a readable PNG, JPEG or WebP image.');
@@ -50,10 +71,13 @@ export async function decodeImage(buf: Buffer | Uint8Array, limits: DecodeLimits
   const [width, height] = turned ? [storedHeight, storedWidth] : [storedWidth, storedHeight];
   if (width <= 0 || height <= 0) throw unsupportedMedia('The image has no pixels.');
   if (width * height > limits.maxPixels) {
+    if (tooLarge) throw tooLarge(width, height);
     throw imageTooLarge(`The image is ${width}x${height} = ${width * height} pixels; the limit is ${limits.maxPixels}.`);
   }
+  return { width, height, hasAlpha: meta.hasAlpha === true };
+}
 
-  const hasAlpha = meta.hasAlpha === true;
+async function decodePixels(input: Buffer, width: number, height: number, hasAlpha: boolean, limits: DecodeLimits): Promise<RgbImage> {
   let data: Buffer;
   let info: sharp.OutputInfo;
   try {

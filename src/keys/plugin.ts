@@ -113,7 +113,8 @@ async function keysPlugin(app: FastifyInstance, { config }: { config: Config }):
     });
     const verify = app.verifyBearerAuth!;
     authenticate = async function authenticate(request: FastifyRequest, reply: FastifyReply) {
-      const route = request.routeOptions.config?.auth!;
+      // Only routes that declare config.auth are given this hook (see the onRoute hook below).
+      const route = request.routeOptions.config.auth as NonNullable<typeof request.routeOptions.config.auth>;
       await new Promise<void>((resolve, reject) => {
         verify(request, reply, (err?: Error) => {
           if (!err) return resolve();

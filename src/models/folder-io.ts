@@ -14,6 +14,8 @@ export interface ModelJson {
   convertedBy?: string;
   weightsManifest: tf.io.WeightsManifestConfig;
   trainingConfig?: tf.io.TrainingConfig;
+  // The same type as tf.io.ModelArtifacts' field, which it is passed to.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   userDefinedMetadata?: { [key: string]: {} };
 }
 

@@ -78,7 +78,7 @@ export async function buildNet(spec: ModelSpec, log: LoadLog): Promise<BuiltNet>
       const net = compileOnnxModel(bytes, { file, inputSize: spec.inputSize, layout: spec.layout ?? 'NCHW', head });
       return { net, fallbacks: [], endsInSoftmax: net.endsInSoftmax, quantization: net.dequantized ? 'dequantized' : 'none' };
     } catch (err) {
-      throw new Error(`model ${spec.id}: ${(err as Error).message}`);
+      throw new Error(`model ${spec.id}: ${(err as Error).message}`, { cause: err });
     }
   }
   const artifacts = await artifactsFor(spec);

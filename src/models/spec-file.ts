@@ -159,7 +159,7 @@ export async function readFolderSpec(dir: string): Promise<ModelSpec> {
   try {
     raw = await readJson(path);
   } catch (err) {
-    throw new Error(`${path}: cannot read it (${(err as Error).message})`);
+    throw new Error(`${path}: cannot read it (${(err as Error).message})`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${path}: must hold a JSON object`);
 

@@ -10,7 +10,9 @@ import { eventStreamContent, streamAttack } from '../http/sse';
 import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
-import { decodeImage } from '../images/decode';
+import { decodeImage, probeImage } from '../images/decode';
+import { jobTicket, reserveJob } from '../http/admission';
+import { attackDecodeLimits } from '../engine/admission';
 import { encodePng } from '../images/encode';
 import { resolveClass } from '../models/class-names';
 import type { RgbImage } from '../images/types';
@@ -99,6 +101,17 @@ async function answer(request: FastifyRequest, reply: FastifyReply, run: (extra:
   return sendOutcome(request, reply, await run({}));
 }
 
+/**
+ * The upload's image, decoded once it is admitted: its size read from the header is checked
+ * against the attack limit (413) and claimed from the in-flight pixel budget (429) first.
+ */
+async function admittedImage(request: FastifyRequest, upload: Buffer, config: Config): Promise<RgbImage> {
+  const limits = attackDecodeLimits(config);
+  const header = await probeImage(upload, limits);
+  jobTicket(request)?.claimPixels(header.width * header.height);
+  return decodeImage(upload, limits);
+}
+
 /** Parameters both attack routes share, already validated by the schema. */
 function common(p: TargetedParams | UntargetedParams) {
   return {
@@ -116,11 +129,13 @@ function common(p: TargetedParams | UntargetedParams) {
 
 export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine, config }) => {
   const onRequest = [requireReady(engine), strictQuery];
+  const preParsing = reserveJob(engine, 'attack');
 
   app.post<{ Querystring: TargetedParams }>(
     '/v1/attack/targeted',
     {
       onRequest,
+      preParsing,
       config: { swaggerTransform: imageBody(TargetedParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'attackTargeted',
@@ -136,8 +151,9 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
       if (p.target === undefined) throw badParam('target', 'Parameter "target" is required: a class index, label, synonym or class id.');
       const models = parseModels(engine, p.models);
       const target = resolveClass(engine.classes(models), p.target, 'target');
-      const image = await decodeImage(upload.image, config);
-      const params: AttackParams = { ...common(p), targeted: true, target, ...(models ? { models } : {}) };
+      const image = await admittedImage(request, upload.image, config);
+      const ticket = jobTicket(request);
+      const params: AttackParams = { ...common(p), targeted: true, target, ...(models ? { models } : {}), ...(ticket ? { ticket } : {}) };
       return answer(request, reply, (extra) => runAttack(engine, image, { ...params, ...extra }, reply, config.requestTimeoutMs));
     },
   );
@@ -146,6 +162,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
     '/v1/attack/untargeted',
     {
       onRequest,
+      preParsing,
       config: { swaggerTransform: imageBody(UntargetedParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'attackUntargeted',
@@ -167,9 +184,11 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
       } else {
         engine.classes(models); // same model checks as the targeted route
       }
-      const image = await decodeImage(upload.image, config);
+      const image = await admittedImage(request, upload.image, config);
+      const ticket = jobTicket(request);
       const params: AttackParams = {
         ...common(p),
+        ...(ticket ? { ticket } : {}),
         targeted: false,
         targetSelection,
         ...(label !== undefined ? { label } : {}),

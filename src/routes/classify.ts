@@ -6,6 +6,7 @@ import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
 import { decodeImage } from '../images/decode';
+import { jobTicket, reserveJob } from '../http/admission';
 import type { RouteDeps } from './attack';
 import { imageBody, jsonOk, problems } from './responses';
 import { ClassifyJson, ClassifyParams } from './schemas';
@@ -15,6 +16,7 @@ export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engin
     '/v1/classify',
     {
       onRequest: [requireReady(engine), strictQuery],
+      preParsing: reserveJob(engine, 'classify'),
       config: { swaggerTransform: imageBody(ClassifyParams), auth: { scope: 'attack', job: true } },
       schema: {
         operationId: 'classify',
@@ -32,7 +34,8 @@ export const classifyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engin
       const topK = p.top_k ?? 5;
       if (topK > labels.length) throw badParam('top_k', `Parameter "top_k" must be at most ${labels.length} (the number of labels).`);
       const image = await decodeImage(upload.image, config);
-      return engine.classify(image, { topK, ...(models ? { models } : {}) });
+      const ticket = jobTicket(request);
+      return engine.classify(image, { topK, ...(models ? { models } : {}), ...(ticket ? { ticket } : {}) });
     },
   );
 };

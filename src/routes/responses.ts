@@ -6,9 +6,9 @@ import { Problem, imageFormSchema } from './schemas';
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid parameter, missing image or unknown label.',
   404: 'Unknown model id.',
-  413: 'Request body or image too large.',
+  413: 'Request body or image too large (ADVSERVE_MAX_PIXELS; for attacks, ADVSERVE_MAX_ATTACK_PIXELS).',
   415: 'Not a PNG, JPEG or WebP image, or a wrong Content-Type.',
-  429: 'Too many jobs admitted (ADVSERVE_MAX_JOBS), or this API key (client, without keys) is over its rate limit (ADVSERVE_RATE_LIMIT) or job quota (ADVSERVE_KEY_MAX_JOBS); retry after Retry-After seconds.',
+  429: 'Too many jobs admitted (ADVSERVE_MAX_JOBS) or attack pixels in flight (ADVSERVE_MAX_INFLIGHT_PIXELS), or this API key (client, without keys) is over its rate limit (ADVSERVE_RATE_LIMIT) or job quota (ADVSERVE_KEY_MAX_JOBS); retry after Retry-After seconds.',
   500: 'Server error.',
   503: 'The models are still loading (see Retry-After).',
   504: 'The attack did not finish within the request deadline.',

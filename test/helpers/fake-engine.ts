@@ -5,6 +5,7 @@
  * Every call's arguments are recorded so tests can check how the routes parsed input.
  */
 import { unknownModel } from '../../src/errors';
+import { JobAdmission, type AdmissionLimits, type JobKind, type JobTicket } from '../../src/engine/admission';
 import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from '../../src/engine/types';
 import type { RgbImage } from '../../src/images/types';
 import type { ModelInfo } from '../../src/models/types';
@@ -26,6 +27,8 @@ export interface FakeEngineOptions {
   /** Other class names (ImageNet-style 'tabby, tabby cat'); class ids default to c0, c1, ... */
   labels?: string[];
   classIds?: string[];
+  /** Job admission as the real engine's (src/engine/admission.ts); off (no reserve) when omitted. */
+  admission?: AdmissionLimits;
 }
 
 export type FakePredict = (image: RgbImage, model: string) => number | undefined;
@@ -42,7 +45,15 @@ export class FakeEngine implements AttackEngine {
   readonly classLabels: string[];
   readonly classIds: string[];
 
+  readonly admission?: JobAdmission;
+  reserve?: (kind: JobKind) => JobTicket;
+
   constructor(opts: FakeEngineOptions = {}) {
+    if (opts.admission) {
+      const admission = new JobAdmission(opts.admission);
+      this.admission = admission;
+      this.reserve = (kind) => admission.reserve(kind);
+    }
     this.classLabels = opts.labels ?? FAKE_LABELS;
     this.classIds = opts.classIds ?? (opts.labels ? opts.labels.map((_, i) => `c${i}`) : FAKE_CLASS_IDS);
     this.ready = opts.ready ?? true;
@@ -93,7 +104,24 @@ export class FakeEngine implements AttackEngine {
       .slice(0, k);
   }
 
-  async classify(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
+  /** Runs `work` admitted as the real engine does: the caller's ticket held, or a slot of its own. */
+  private async admitted<T>(kind: JobKind, ticket: JobTicket | undefined, pixels: number, work: () => Promise<T>): Promise<T> {
+    if (!this.admission) return work();
+    const job = ticket ?? this.admission.reserve(kind);
+    if (ticket) job.hold();
+    try {
+      if (pixels > 0) job.claimPixels(pixels);
+      return await work();
+    } finally {
+      job.release();
+    }
+  }
+
+  async classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome> {
+    return this.admitted('classify', opts.ticket, 0, () => this.classifyNow(image, opts));
+  }
+
+  private async classifyNow(image: RgbImage, opts: { models?: string[]; topK: number }): Promise<ClassifyOutcome> {
     this.classifyCalls.push({ image, opts });
     const ids = opts.models ?? FAKE_MODELS;
     this.labels(ids);
@@ -113,6 +141,10 @@ export class FakeEngine implements AttackEngine {
   }
 
   async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
+    return this.admitted('attack', params.ticket, image.width * image.height, () => this.attackNow(image, params));
+  }
+
+  private async attackNow(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
     this.attackCalls.push({ image, params });
     const ids = params.models ?? FAKE_MODELS;
     this.labels(ids);

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DiverseInput } from '../../models/types';
-import { clipToBox } from './box';
+import { clipToBox, consume } from './box';
 import { drawDiverse, translationInvariant, type DiverseOptions } from './modifiers';
 
 export interface AttackContext {
@@ -102,8 +102,13 @@ export abstract class IterativeAttack {
     try {
       next = tf.tidy(() => {
         const delta = this.step(state.x, directions, ctx, state);
-        for (const t of Object.values(state.memory)) tf.keep(t);
-        return this.project(tf.add(state.x, delta) as tf.Tensor4D, ctx);
+        const memory = Object.values(state.memory);
+        for (const t of memory) tf.keep(t);
+        // Full-size tensors are freed as soon as they are used (see consume): the directions
+        // once the step is known, the step once added.
+        tf.dispose(directions.filter((d) => d !== delta && !memory.includes(d)));
+        const moved = memory.includes(delta) ? tf.add(state.x, delta) : consume(() => tf.add(state.x, delta), delta);
+        return consume(() => this.project(moved as tf.Tensor4D, ctx), moved);
       });
     } finally {
       for (const d of directions) d.dispose();
@@ -161,7 +166,9 @@ async function settleAll(pending: Array<Promise<tf.Tensor4D>>): Promise<tf.Tenso
 
 /** Mean of the models' directions: the gradient of the ensemble's mean loss. */
 export function meanDirection(directions: tf.Tensor4D[]): tf.Tensor4D {
-  return tf.tidy(() => (directions.length === 1 ? directions[0].clone() : (tf.div(tf.addN(directions), directions.length) as tf.Tensor4D)));
+  if (directions.length === 1) return directions[0].clone();
+  const sum = tf.addN(directions);
+  return consume(() => tf.div(sum, directions.length) as tf.Tensor4D, sum);
 }
 
 /** Per-image sum over all values, shaped [N, 1, 1, 1] to broadcast back over the image. */

@@ -19,22 +19,44 @@ interface BoxMasks {
   inside: tf.Tensor;
 }
 
+/**
+ * Applies `op` and frees its full-size inputs at once. On large images every intermediate is a
+ * float copy of the whole image, and the wasm heap holds only so many (a tidy alone frees them
+ * at its end, all together): freeing each as soon as it is used keeps a handful alive instead of
+ * a dozen. The arithmetic, and so every output bit, is the same.
+ */
+export function consume<T extends tf.Tensor>(op: () => T, ...inputs: tf.Tensor[]): T {
+  const out = op();
+  for (const t of inputs) t.dispose();
+  return out;
+}
+
 /** below = [x < lower], above = [x > upper], inside = the rest, as float 0/1; needs lower <= upper. */
 function masks(x: tf.Tensor, lower: tf.Tensor, upper: tf.Tensor): BoxMasks {
-  const below = tf.step(tf.sub(lower, x));
-  const above = tf.step(tf.sub(x, upper));
-  return { below, above, inside: tf.sub(tf.sub(1, below), above) };
+  const lowerGap = tf.sub(lower, x);
+  const below = consume(() => tf.step(lowerGap), lowerGap);
+  const upperGap = tf.sub(x, upper);
+  const above = consume(() => tf.step(upperGap), upperGap);
+  const notBelow = tf.sub(1, below);
+  return { below, above, inside: consume(() => tf.sub(notBelow, above), notBelow) };
 }
 
 /** 1 where lower <= x <= upper, else 0 (float32); the same values as logicalAnd(x >= lower, x <= upper). */
 export function insideBox<T extends tf.Tensor>(x: T, lower: T, upper: T): T {
-  return tf.tidy(() => masks(x, lower, upper).inside as T);
+  return tf.tidy(() => {
+    const { below, above, inside } = masks(x, lower, upper);
+    tf.dispose([below, above]);
+    return inside as T;
+  });
 }
 
 /** min(max(x, lower), upper), bit for bit, for lower <= upper everywhere. */
 export function clipToBox<T extends tf.Tensor>(x: T, lower: T, upper: T): T {
   return tf.tidy(() => {
     const { below, above, inside } = masks(x, lower, upper);
-    return tf.addN([tf.mul(x, inside), tf.mul(lower, below), tf.mul(upper, above)]) as T;
+    const kept = consume(() => tf.mul(x, inside), inside);
+    const raised = consume(() => tf.mul(lower, below), below);
+    const lowered = consume(() => tf.mul(upper, above), above);
+    return consume(() => tf.addN([kept, raised, lowered]) as T, kept, raised, lowered);
   });
 }

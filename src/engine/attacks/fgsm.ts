@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, type AttackContext } from './base';
+import { consume } from './box';
 
 export class Fgsm extends IterativeAttack {
   readonly name = 'fgsm';
@@ -16,6 +17,8 @@ export class Fgsm extends IterativeAttack {
   }
 
   protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext): tf.Tensor4D {
-    return tf.mul(tf.sign(meanDirection(directions)), ctx.eps) as tf.Tensor4D;
+    const mean = meanDirection(directions);
+    const signs = consume(() => tf.sign(mean), mean);
+    return consume(() => tf.mul(signs, ctx.eps) as tf.Tensor4D, signs);
   }
 }

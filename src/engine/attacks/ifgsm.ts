@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection } from './base';
+import { consume } from './box';
 
 export interface IfgsmOptions {
   /** Step size on the 0..255 scale. */
@@ -25,6 +26,8 @@ export class Ifgsm extends IterativeAttack {
   }
 
   protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[]): tf.Tensor4D {
-    return tf.mul(tf.sign(meanDirection(directions)), this.options.alpha) as tf.Tensor4D;
+    const mean = meanDirection(directions);
+    const signs = consume(() => tf.sign(mean), mean);
+    return consume(() => tf.mul(signs, this.options.alpha) as tf.Tensor4D, signs);
   }
 }

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext, type AttackState } from './base';
+import { consume } from './box';
 
 export interface MiFgsmOptions {
   /** Momentum decay factor. */
@@ -29,11 +30,19 @@ export class MiFgsm extends IterativeAttack {
   }
 
   protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D {
+    // Full-size intermediates are freed as soon as they are used (see consume).
     const grad = meanDirection(directions);
-    const normalized = tf.div(grad, tf.maximum(perImageSum(tf.abs(grad)), 1e-12));
+    const magnitude = tf.abs(grad);
+    const total = consume(() => perImageSum(magnitude), magnitude);
+    const normalized = consume(() => tf.div(grad, tf.maximum(total, 1e-12)), grad);
     const previous = state.memory.momentum;
-    const momentum = previous ? tf.add(tf.mul(previous, this.options.mu), normalized) : normalized;
-    state.memory.momentum = momentum;
-    return tf.mul(tf.sign(momentum), this.options.alpha ?? ctx.eps / ctx.iterations) as tf.Tensor4D;
+    let momentum = normalized;
+    if (previous) {
+      const decayed = tf.mul(previous, this.options.mu);
+      momentum = consume(() => tf.add(decayed, normalized), decayed, normalized);
+    }
+    state.memory.momentum = momentum as tf.Tensor4D;
+    const signs = tf.sign(momentum);
+    return consume(() => tf.mul(signs, this.options.alpha ?? ctx.eps / ctx.iterations) as tf.Tensor4D, signs);
   }
 }

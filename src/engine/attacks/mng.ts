@@ -12,15 +12,21 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext } from './base';
-import { clipToBox, insideBox } from './box';
+import { clipToBox, consume, insideBox } from './box';
 
 export type MngNorm = 'l1' | 'l2';
 
 /** Smallest norm we divide by: a zero gradient gives a zero step instead of NaN. */
 const TINY = 1e-12;
 
+/** Per-image norm, [N, 1, 1, 1]; its full-size intermediate is freed at once. */
 function norm(g: tf.Tensor4D, kind: MngNorm): tf.Tensor4D {
-  return kind === 'l1' ? perImageSum(tf.abs(g)) : (tf.sqrt(perImageSum(tf.square(g))) as tf.Tensor4D);
+  if (kind === 'l1') {
+    const magnitude = tf.abs(g);
+    return consume(() => perImageSum(magnitude), magnitude);
+  }
+  const squares = tf.square(g);
+  return tf.sqrt(consume(() => perImageSum(squares), squares)) as tf.Tensor4D;
 }
 
 export class Mng extends IterativeAttack {
@@ -42,12 +48,15 @@ export class Mng extends IterativeAttack {
     return tf.tidy(() => {
       const [, h, w, c] = x.shape;
       const alpha = this.alpha(ctx, h * w * c);
+      // Each full-size intermediate is freed as soon as it is used (see consume).
       const first = tf.mul(g, tf.div(alpha, tf.maximum(norm(g, this.norm), TINY)));
-      const target = tf.add(x, first);
-      const gInside = tf.mul(g, insideBox(target, ctx.lower, ctx.upper)) as tf.Tensor4D;
-      const rescaled = tf.mul(g, tf.div(alpha, tf.maximum(norm(gInside, this.norm), TINY)));
-      const clipped = clipToBox(tf.add(x, rescaled) as tf.Tensor4D, ctx.lower, ctx.upper);
-      return tf.sub(clipped, x) as tf.Tensor4D;
+      const target = consume(() => tf.add(x, first), first);
+      const inside = consume(() => insideBox(target, ctx.lower, ctx.upper), target);
+      const gInside = consume(() => tf.mul(g, inside) as tf.Tensor4D, inside);
+      const rescaled = tf.mul(g, tf.div(alpha, tf.maximum(consume(() => norm(gInside, this.norm), gInside), TINY)));
+      const moved = consume(() => tf.add(x, rescaled) as tf.Tensor4D, rescaled);
+      const clipped = consume(() => clipToBox(moved, ctx.lower, ctx.upper), moved);
+      return consume(() => tf.sub(clipped, x) as tf.Tensor4D, clipped);
     });
   }
 
