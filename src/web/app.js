@@ -130,8 +130,9 @@ function chooseFile(file) {
   if (!file) return;
   state.file = file;
   const preview = $('preview');
-  preview.src = objectUrl(file);
   preview.hidden = false;
+  preview.addEventListener('error', () => (preview.hidden = true), { once: true }); // not an image: the server will say why
+  preview.src = objectUrl(file);
 }
 
 function setupImageInput() {

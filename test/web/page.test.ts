@@ -104,6 +104,8 @@ t.test('the web page in Chromium', { skip: missing ?? false }, async (t) => {
     await page.setViewportSize({ width: 390, height: 844 });
     const lefts = await Promise.all(['result-original', 'result-adversarial', 'result-perturbation'].map(async (id) => (await page.locator(`[data-testid="${id}"]`).boundingBox())!.x));
     t.ok(lefts.every((x) => Math.abs(x - lefts[0]) < 1), `images stacked on a phone (left edges ${lefts.join(', ')})`);
+    const width = await page.evaluate('document.documentElement.scrollWidth');
+    t.ok((width as number) <= 390, `nothing wider than the phone's screen (page width ${width})`);
     await page.screenshot({ path: screenshotPath('attack-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
 
