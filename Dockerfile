@@ -31,6 +31,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && if [ "$GPU" = "1" ]; then npm install --no-save @tensorflow/tfjs-node-gpu@4.22.0; fi \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The web page's static files (src/routes/web.ts looks for them next to the compiled routes).
+COPY src/web ./dist/src/web
 COPY bin ./bin
 RUN useradd --system --uid 10001 --home /app advserve || adduser --system --uid 10001 advserve
 USER 10001

@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '**/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '**/*.js', '!src/web/**/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,6 +18,16 @@ export default tseslint.config(
     // with require() inside try/catch, so that advserve runs where they are missing.
     files: ['src/backend/**', 'src/models/bundled.ts', 'src/models/onnx/net.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The web page's modules (src/web): plain JavaScript for the browser.
+    files: ['src/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'window', 'localStorage', 'fetch', 'FormData', 'Blob', 'URL', 'TextDecoderStream', 'Option', 'atob', 'setTimeout', 'AbortController'].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   {
     // Tests match terminal output, escape codes and aligned columns included.

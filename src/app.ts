@@ -21,6 +21,7 @@ import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
 import { metricsRoutes } from './routes/metrics';
 import { modelRoutes } from './routes/models';
+import { webRoutes } from './routes/web';
 import { sharedSchemas } from './routes/schemas';
 import { apiKeys } from './keys/plugin';
 
@@ -108,6 +109,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(defenseRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(modelRoutes, deps);
+  await app.register(webRoutes);
 
   await app.ready();
   return app;

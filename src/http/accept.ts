@@ -25,3 +25,16 @@ export function wantsJson(accept: string | undefined): boolean {
   // Equal preference: JSON only when it is named explicitly and before image/png.
   return json.q > 0 && json.explicitAt >= 0 && (png.explicitAt < 0 || json.explicitAt < png.explicitAt);
 }
+
+/**
+ * True when the client prefers text/event-stream (live progress, src/http/sse.ts) over both
+ * result representations; it must name it explicitly (a bare *\/* keeps the PNG).
+ */
+export function wantsEventStream(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const events = quality(accept, 'text/event-stream');
+  if (events.explicitAt < 0 || events.q <= 0) return false;
+  return [quality(accept, 'application/json'), quality(accept, 'image/png')].every(
+    (other) => events.q > other.q || (events.q === other.q && (other.explicitAt < 0 || events.explicitAt < other.explicitAt)),
+  );
+}

@@ -5,7 +5,8 @@ import type { Config } from '../config';
 import type { AttackEngine, AttackOutcome, AttackParams } from '../engine/types';
 import { ApiError, badParam } from '../errors';
 import { requestAbort } from '../http/abort';
-import { wantsJson } from '../http/accept';
+import { wantsEventStream, wantsJson } from '../http/accept';
+import { eventStreamContent, streamAttack } from '../http/sse';
 import { mergeParams, parseModels, strictQuery } from '../http/params';
 import { requireReady } from '../http/readiness';
 import { readUpload } from '../http/upload';
@@ -38,6 +39,7 @@ const attackResponses = {
     content: {
       'image/png': { schema: { type: 'string', format: 'binary' } },
       'application/json': { schema: Type.Ref(AttackJson) },
+      ...eventStreamContent,
     },
   },
   ...problems(400, 404, 413, 415, 429, 500, 503, 504),
@@ -70,7 +72,12 @@ async function sendOutcome(request: FastifyRequest, reply: FastifyReply, out: At
     Vary: 'Accept',
   });
   if (!wantsJson(request.headers.accept)) return reply.type('image/png').send(png);
-  return reply.type('application/json; charset=utf-8').send({
+  return reply.type('application/json; charset=utf-8').send(resultJson(out, png));
+}
+
+/** The application/json result (also the event stream's `result` event). */
+function resultJson(out: AttackOutcome, png: Buffer) {
+  return {
     method: out.method,
     eps: out.eps,
     iterations: out.iterations,
@@ -83,7 +90,15 @@ async function sendOutcome(request: FastifyRequest, reply: FastifyReply, out: At
     models: out.models,
     ensemble: out.ensemble,
     image: png.toString('base64'),
-  });
+  };
+}
+
+/** Runs the attack and answers: PNG, JSON, or live progress events (src/http/sse.ts). */
+async function answer(request: FastifyRequest, reply: FastifyReply, run: (extra: Pick<AttackParams, 'onProgress'>) => Promise<AttackOutcome>) {
+  if (wantsEventStream(request.headers.accept)) {
+    return streamAttack(request, reply, (onProgress) => run({ onProgress }), async (out) => resultJson(out, await encodePng(out.image)));
+  }
+  return sendOutcome(request, reply, await run({}));
 }
 
 /**
@@ -139,7 +154,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
       const image = await admittedImage(request, upload.image, config);
       const ticket = jobTicket(request);
       const params: AttackParams = { ...common(p), targeted: true, target, ...(models ? { models } : {}), ...(ticket ? { ticket } : {}) };
-      return sendOutcome(request, reply, await runAttack(engine, image, params, reply, config.requestTimeoutMs));
+      return answer(request, reply, (extra) => runAttack(engine, image, { ...params, ...extra }, reply, config.requestTimeoutMs));
     },
   );
 
@@ -179,7 +194,7 @@ export const attackRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine,
         ...(label !== undefined ? { label } : {}),
         ...(models ? { models } : {}),
       };
-      return sendOutcome(request, reply, await runAttack(engine, image, params, reply, config.requestTimeoutMs));
+      return answer(request, reply, (extra) => runAttack(engine, image, { ...params, ...extra }, reply, config.requestTimeoutMs));
     },
   );
 };
