@@ -5,14 +5,14 @@
  * other jobs' into one pass per model, run on this thread or on the worker pool.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ApiError, badParam, notReady, unknownModel } from '../errors';
 import type { RgbImage } from '../images/types';
 import { sameClasses } from '../models/class-names';
 import { describe } from '../models/describe';
 import type { ModelInfo, ModelSpec } from '../models/types';
+import { EngineNotReady, InvalidOption, UnknownModel } from './errors';
 import { attackTooLarge, JobAdmission, type JobKind, type JobTicket } from './admission';
 import type { AttackContext, DirectionOracle } from './attacks/base';
-import { createAttack } from './attacks';
+import { validateAttack, type ValidAttack } from './validate';
 import { DI_DEFAULTS } from './attacks/modifiers';
 import { EngineMetrics } from './metrics';
 import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
@@ -178,7 +178,7 @@ export class Engine implements AttackEngine {
    */
   async removeModel(id: string): Promise<void> {
     const served = this.served.get(id);
-    if (!served) throw unknownModel(id);
+    if (!served) throw new UnknownModel(id);
     this.served.delete(id);
     await this.retire(served);
   }
@@ -199,12 +199,12 @@ export class Engine implements AttackEngine {
   }
 
   get runner(): GradientRunner {
-    if (!this.attached) throw notReady();
+    if (!this.attached) throw new EngineNotReady();
     return this.attached.runner;
   }
 
   get scheduler(): BatchScheduler {
-    if (!this.attached) throw notReady();
+    if (!this.attached) throw new EngineNotReady();
     return this.attached.scheduler;
   }
 
@@ -235,18 +235,18 @@ export class Engine implements AttackEngine {
   }
 
   private select(ids?: string[]): Served[] {
-    if (!this.ready) throw notReady();
+    if (!this.ready) throw new EngineNotReady();
     const chosen = ids !== undefined && ids.length > 0;
-    const out = chosen ? ids.map((id) => this.served.get(id) ?? this.fail(unknownModel(id))) : [...this.served.values()];
-    if (out.length === 0) throw new ApiError(503, 'not-ready', 'No model', 'No model is served (all were removed); add one with POST /v1/models.', undefined, { 'Retry-After': '5' });
+    const out = chosen ? ids.map((id) => this.served.get(id) ?? this.fail(new UnknownModel(id))) : [...this.served.values()];
+    if (out.length === 0) throw new EngineNotReady(true);
     // Models form an ensemble when their classes line up: equal classIds when all have them, else equal labels.
     const groups = ensembles(out.map((m) => m.spec));
     if (groups.length > 1) {
       if (chosen) {
         const [a, b] = groups;
-        throw badParam('models', `models ${a[0].id} and ${b[0].id} have different classes and cannot form an ensemble`);
+        throw new InvalidOption('models', `models ${a[0].id} and ${b[0].id} have different classes and cannot form an ensemble`);
       }
-      throw badParam('models', `the loaded models have different classes; choose an ensemble with models=: ${groups.map(describeGroup).join(' or ')}`);
+      throw new InvalidOption('models', `the loaded models have different classes; choose an ensemble with models=: ${groups.map(describeGroup).join(' or ')}`);
     }
     return out;
   }
@@ -318,30 +318,13 @@ export class Engine implements AttackEngine {
     }, opts.ticket));
   }
 
-  private validate(params: AttackParams, classes: number): void {
-    if (!(params.eps > 0 && params.eps <= 64)) throw badParam('eps', 'eps must be in (0, 64] on the 0..255 scale');
-    if (!(Number.isInteger(params.iterations) && params.iterations >= 1 && params.iterations <= 1000)) {
-      throw badParam('iterations', 'iterations must be an integer in [1, 1000]');
-    }
-    for (const name of ['target', 'label'] as const) {
-      const v = params[name];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v < classes)) {
-        throw badParam(name, `${name} must be a class index in [0, ${classes - 1}]`);
-      }
-    }
-    if (params.targeted && params.target === undefined) throw badParam('target', 'a targeted attack needs a target');
-    if (params.ti !== undefined && params.ti !== 0 && !(Number.isInteger(params.ti) && params.ti % 2 === 1 && params.ti >= 3 && params.ti <= 31)) {
-      throw badParam('ti', 'ti must be an odd kernel size in [3, 31] (or 0 for off)');
-    }
-  }
-
   async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
     const models = this.select(params.models);
-    this.validate(params, models[0].spec.labels.length);
+    const valid = validateAttack(params, models[0].spec.labels.length);
     if (image.width * image.height > this.options.maxAttackPixels) throw attackTooLarge(image.width, image.height, this.options.maxAttackPixels);
     return this.using(models, () => this.admit('attack', async () => {
       try {
-        return await this.runAttack(image, params, models);
+        return await this.runAttack(image, params, models, valid);
       } catch (err) {
         // Whatever surfaced first (a dropped queue entry, a check between steps), a cancelled job is cancelled.
         if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
@@ -350,11 +333,12 @@ export class Engine implements AttackEngine {
     }, params.ticket, image.width * image.height, params.signal));
   }
 
-  private async runAttack(image: RgbImage, params: AttackParams, models: Served[]): Promise<AttackOutcome> {
+  private async runAttack(image: RgbImage, params: AttackParams, models: Served[], { definition, options }: ValidAttack): Promise<AttackOutcome> {
     const started = Date.now();
     const labels = models[0].spec.labels;
-    const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
-    attack.modifiers = { di: params.di ? DI_DEFAULTS : undefined, ti: params.ti || undefined };
+    const own = Object.fromEntries(Object.keys(definition.options.properties).filter((k) => k in options).map((k) => [k, options[k]]));
+    const attack = definition.create(own);
+    attack.modifiers = { di: options.di ? DI_DEFAULTS : undefined, ti: (options.ti as number) || undefined };
     const signal = params.signal;
     const leastLikely = !params.targeted && (params.targetSelection ?? 'least-likely') === 'least-likely';
     // When the objective does not depend on the clean prediction, the first gradient pass also

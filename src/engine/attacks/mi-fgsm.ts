@@ -10,6 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext, type AttackState } from './base';
 import { consume } from './box';
+import { Type } from '@sinclair/typebox';
+import { alphaOption, defineAttack, muOption } from './definition';
 
 export interface MiFgsmOptions {
   /** Momentum decay factor. */
@@ -46,3 +48,14 @@ export class MiFgsm extends IterativeAttack {
     return consume(() => tf.mul(signs, this.options.alpha ?? ctx.eps / ctx.iterations) as tf.Tensor4D, signs);
   }
 }
+
+export const miFgsmAttack = defineAttack({
+  id: 'mi-fgsm',
+  title: 'MI-FGSM',
+  paper: { authors: 'Dong et al.', year: 2018, title: 'Boosting Adversarial Attacks with Momentum', url: 'https://arxiv.org/abs/1710.06081' },
+  summary: 'momentum over L1-normalised gradients (mu, default 1), signed steps alpha (default eps / iterations)',
+  options: Type.Object({ mu: muOption(), alpha: Type.Optional(alphaOption('eps / iterations')) }),
+  modifiers: ['di', 'ti', 'loss'],
+  defaultIterations: 20,
+  create: (options) => new MiFgsm(options),
+});
