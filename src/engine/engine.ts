@@ -364,7 +364,7 @@ export class Engine implements AttackEngine {
         iterations: attack.iterationsFor(params.iterations),
         random: seededRandom(params.seed ?? 0),
       };
-      const logit = params.loss === 'logit' ? { logit: true } : {};
+      const logit = options.loss === 'logit' ? { logit: true } : options.loss === 'margin' ? { margin: options.kappa as number } : {};
       const report = (iteration: number, p: Probs) => params.onProgress?.(progressOf(iteration, ctx.iterations, objective.cls, labels, models, p));
       const oracle: DirectionOracle = async (x, iteration, diverse) => {
         if (signal?.aborted) throw new AbortedError(signal.reason);
