@@ -366,12 +366,12 @@ export class Engine implements AttackEngine {
       };
       const logit = options.loss === 'logit' ? { logit: true } : options.loss === 'margin' ? { margin: options.kappa as number } : {};
       const report = (iteration: number, p: Probs) => params.onProgress?.(progressOf(iteration, ctx.iterations, objective.cls, labels, models, p));
-      const oracle: DirectionOracle = async (x, iteration, diverse) => {
+      const oracle: DirectionOracle = async (x, iteration, diverse, probe) => {
         if (signal?.aborted) throw new AbortedError(signal.reason);
         const pixels = (await x.data()) as Float32Array;
-        const first = before === undefined && iteration === 0 && diverse === undefined;
+        const first = !probe && before === undefined && iteration === 0 && diverse === undefined;
         // Progress needs every step's probabilities; the gradient pass computes them anyway.
-        const withProbs = first || params.onProgress !== undefined;
+        const withProbs = first || (!probe && params.onProgress !== undefined);
         const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, withProbs, ...logit };
         const probs: Float32Array[] = [];
         // One promise per model, so that the attack can start on each model's direction while the others run.

@@ -31,7 +31,9 @@ export interface AttackContext {
  * loop prepares each direction as it arrives (see IterativeAttack.prepare). `diverse`, when
  * set, is the diverse-inputs draw every model applies to its input for this step.
  */
-export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput) => Promise<Array<Promise<tf.Tensor4D>>>;
+export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput, probe?: boolean) => Promise<Array<Promise<tf.Tensor4D>>>;
+// `probe`: x is not the current image but one of the extra points a step samples (see
+// IterativeAttack.probes): its pass reports no progress and is not the clean prediction.
 
 /** Options any iterative method can take (see ./modifiers). */
 export interface Modifiers {
@@ -40,6 +42,9 @@ export interface Modifiers {
   /** Translation-invariant kernel size; off when 0 or undefined. */
   ti?: number;
 }
+
+/** The directions at the step's probes: probes[p][m] is model m's direction at probe p (each through prepare()). */
+export type ProbeDirections = tf.Tensor4D[][];
 
 export interface AttackState {
   x: tf.Tensor4D;
@@ -58,7 +63,16 @@ export abstract class IterativeAttack {
    * Update to add to x at this step, before projection. `directions` has one entry per model,
    * each already through prepare().
    */
-  protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D;
+  protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeDirections): tf.Tensor4D;
+
+  /**
+   * Extra points whose directions this step needs besides x (SI-FGSM: scaled copies; VMI-FGSM:
+   * neighbours), as new tensors the loop frees. Their gradient requests go out together with
+   * x's, so the scheduler batches them into the same passes. Default: none.
+   */
+  protected probes(_x: tf.Tensor4D, _ctx: AttackContext, _state: AttackState): tf.Tensor4D[] {
+    return [];
+  }
 
   /**
    * The part of a step that concerns one model alone (mng: its normalised, box-clipped step).
@@ -96,12 +110,12 @@ export abstract class IterativeAttack {
   }
 
   /** One step from prepared directions. Disposes the previous x and the directions. */
-  private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+  private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext, probes: ProbeDirections = []): AttackState {
     const prevMemory = { ...state.memory };
     let next: tf.Tensor4D;
     try {
       next = tf.tidy(() => {
-        const delta = this.step(state.x, directions, ctx, state);
+        const delta = this.step(state.x, directions, ctx, state, probes);
         const memory = Object.values(state.memory);
         for (const t of memory) tf.keep(t);
         // Full-size tensors are freed as soon as they are used (see consume): the directions
@@ -112,6 +126,7 @@ export abstract class IterativeAttack {
       });
     } finally {
       for (const d of directions) d.dispose();
+      tf.dispose(probes.flat());
     }
     state.x.dispose();
     // Variants replace memory entries in step(); free the ones they replaced.
@@ -130,6 +145,36 @@ export abstract class IterativeAttack {
     return state.x;
   }
 
+  /**
+   * Directions at x and at each probe, all requested before any is awaited (one batch per model
+   * where the scheduler allows), per point and model; frees the probes once their requests are
+   * out, and everything that arrived when any request fails.
+   */
+  private async sample(
+    x: tf.Tensor4D,
+    probes: tf.Tensor4D[],
+    iteration: number,
+    diverse: DiverseInput | undefined,
+    oracle: DirectionOracle,
+    ctx: AttackContext,
+  ): Promise<tf.Tensor4D[][]> {
+    let calls: PromiseSettledResult<Array<Promise<tf.Tensor4D>>>[];
+    try {
+      calls = await Promise.allSettled([oracle(x, iteration, diverse), ...probes.map((p) => oracle(p, iteration, diverse, true))]);
+    } finally {
+      tf.dispose(probes);
+    }
+    const lists = calls.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
+    const failed = calls.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    const models = lists[0]?.length ?? 0;
+    const all = await settleAll(lists.flat().map((p) => p.then((d) => this.prepare(x, d, ctx))));
+    if (failed) {
+      tf.dispose(all);
+      throw failed.reason;
+    }
+    return lists.map((_, k) => all.slice(k * models, (k + 1) * models));
+  }
+
   /** The loop. The oracle may batch this job's gradient requests with other jobs' (see ../scheduler). */
   async run(ctx: AttackContext, oracle: DirectionOracle, between?: (iteration: number) => Promise<void>): Promise<tf.Tensor4D> {
     let state = this.start(ctx);
@@ -138,7 +183,13 @@ export abstract class IterativeAttack {
       for (let i = 0; i < n; i++) {
         const x = state.x;
         const diverse = this.modifiers.di ? drawDiverse(ctx.random, this.modifiers.di) : undefined;
-        state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
+        const probes = this.probes(x, ctx, state);
+        if (probes.length === 0) {
+          state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
+        } else {
+          const [atX, ...atProbes] = await this.sample(x, probes, i, diverse, oracle, ctx);
+          state = this.applyStep(state, atX, ctx, atProbes);
+        }
         if (between) await between(i + 1);
       }
     } catch (err) {

@@ -9,8 +9,11 @@ import { fgsmAttack } from './fgsm';
 import { ifgsmAttack } from './ifgsm';
 import { miFgsmAttack } from './mi-fgsm';
 import { mngL1Attack, mngL2Attack } from './mng';
+import { pgdAttack } from './pgd';
+import { siFgsmAttack } from './si-fgsm';
+import { vmiFgsmAttack } from './vmi-fgsm';
 
-export const ATTACKS = [fgsmAttack, ifgsmAttack, mngL1Attack, mngL2Attack, miFgsmAttack] as const;
+export const ATTACKS = [fgsmAttack, ifgsmAttack, mngL1Attack, mngL2Attack, miFgsmAttack, pgdAttack, siFgsmAttack, vmiFgsmAttack] as const;
 
 export type AttackMethod = (typeof ATTACKS)[number]['id'];
 export const ATTACK_METHODS = ATTACKS.map((a) => a.id) as readonly AttackMethod[];

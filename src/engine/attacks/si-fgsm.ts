@@ -1,0 +1,60 @@
+/**
+ * SI-FGSM — Lin, Song, He, Wang, Hopcroft, "Nesterov Accelerated Gradient and Scale Invariance
+ * for Adversarial Attacks", ICLR 2020. https://arxiv.org/abs/1908.06281
+ * Norm: L-infinity. Scale invariance: each step's gradient is the mean over m scaled copies
+ * x / 2^i, i = 0..m-1 (the gradient with respect to x, so copy i's carries the factor 1/2^i),
+ * then MI-FGSM's momentum and signed step. The m - 1 copies beyond x are probes: their passes go
+ * out with x's and are batched with it. Defaults: m (`scales`) = 5, mu = 1, alpha = eps / iterations.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Type } from '@sinclair/typebox';
+import { IterativeAttack, meanDirection, type AttackContext, type AttackState, type ProbeDirections } from './base';
+import { consume } from './box';
+import { alphaOption, defineAttack, muOption } from './definition';
+import { momentumSignStep } from './mi-fgsm';
+
+export interface SiFgsmOptions {
+  scales: number;
+  mu: number;
+  alpha?: number;
+}
+
+export class SiFgsm extends IterativeAttack {
+  readonly name = 'si-fgsm';
+  readonly options: SiFgsmOptions;
+
+  constructor(options: Partial<SiFgsmOptions> = {}) {
+    super();
+    this.options = { scales: 5, mu: 1, ...options };
+  }
+
+  protected override probes(x: tf.Tensor4D): tf.Tensor4D[] {
+    return Array.from({ length: this.options.scales - 1 }, (_, k) => tf.div(x, 2 ** (k + 1)) as tf.Tensor4D);
+  }
+
+  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeDirections): tf.Tensor4D {
+    let sum = meanDirection(directions);
+    probes.forEach((atCopy, k) => {
+      const mean = meanDirection(atCopy);
+      const scaled = consume(() => tf.div(mean, 2 ** (k + 1)), mean);
+      sum = consume(() => tf.add(sum, scaled) as tf.Tensor4D, sum, scaled);
+    });
+    const grad = consume(() => tf.div(sum, this.options.scales) as tf.Tensor4D, sum);
+    return momentumSignStep(grad, state, this.options.mu, this.options.alpha ?? ctx.eps / ctx.iterations);
+  }
+}
+
+export const siFgsmAttack = defineAttack({
+  id: 'si-fgsm',
+  title: 'SI-FGSM',
+  paper: { authors: 'Lin, Song, He, Wang, Hopcroft', year: 2020, title: 'Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks', url: 'https://arxiv.org/abs/1908.06281' },
+  summary: 'MI-FGSM on the mean gradient over scaled copies x / 2^i, i < scales (default 5): scales passes per model per step',
+  options: Type.Object({
+    scales: Type.Integer({ minimum: 1, maximum: 16, default: 5, description: 'si-fgsm: scaled copies x / 2^i per step (m in the paper); each is one more pass per model.' }),
+    mu: muOption(),
+    alpha: Type.Optional(alphaOption('eps / iterations')),
+  }),
+  modifiers: ['di', 'ti', 'loss'],
+  defaultIterations: 20,
+  create: (options) => new SiFgsm(options),
+});
