@@ -89,3 +89,8 @@ t.test('methods that share an option agree on its type and range; each has a pap
     t.equal(d.create({}).name, d.id, `${d.id}: the factory makes that method`);
   }
 });
+
+t.test("the README's methods table is the registry's (scripts/methods-table.ts)", async (t) => {
+  const { methodsTable } = await import('../../scripts/methods-table');
+  t.ok(readFileSync(join(ROOT, 'README.md'), 'utf8').includes(`${methodsTable()}\n`), 'README.md has the table as generated: run npx tsx scripts/methods-table.ts and paste it');
+});

@@ -29,7 +29,7 @@ export const fgsmAttack = defineAttack({
   id: 'fgsm',
   title: 'FGSM',
   paper: { authors: 'Goodfellow, Shlens, Szegedy', year: 2015, title: 'Explaining and Harnessing Adversarial Examples', url: 'https://arxiv.org/abs/1412.6572' },
-  summary: 'one signed gradient step of size eps (always 1 iteration)',
+  summary: 'one signed step of size eps, always 1 iteration (targeted = the NIPS 2017 toolkit\'s `step_target`)',
   options: Type.Object({}),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 1,

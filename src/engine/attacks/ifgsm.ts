@@ -38,7 +38,7 @@ export const ifgsmAttack = defineAttack({
   id: 'ifgsm',
   title: 'I-FGSM (BIM)',
   paper: { authors: 'Kurakin, Goodfellow, Bengio', year: 2017, title: 'Adversarial examples in the physical world', url: 'https://arxiv.org/abs/1607.02533' },
-  summary: 'signed steps of size alpha (default 1), projected onto the eps-box',
+  summary: 'signed steps of size alpha, projected onto the eps-box each time (targeted = the toolkit\'s `iter_target`)',
   options: Type.Object({ alpha: alphaOption('1', IFGSM_DEFAULTS.alpha) }),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 20,

@@ -60,7 +60,7 @@ export const miFgsmAttack = defineAttack({
   id: 'mi-fgsm',
   title: 'MI-FGSM',
   paper: { authors: 'Dong et al.', year: 2018, title: 'Boosting Adversarial Attacks with Momentum', url: 'https://arxiv.org/abs/1710.06081' },
-  summary: 'momentum over L1-normalised gradients (mu, default 1), signed steps alpha (default eps / iterations)',
+  summary: 'momentum g ← mu·g + ∇/‖∇‖₁, signed steps of alpha',
   options: Type.Object({ mu: muOption(), alpha: Type.Optional(alphaOption('eps / iterations')) }),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 20,

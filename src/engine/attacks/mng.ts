@@ -73,13 +73,13 @@ export class Mng extends IterativeAttack {
   }
 }
 
-const mngPaper = { authors: 'advserve (NIPS 2017 targeted-attack competition entry, 8th)', year: 2017, title: 'NIPS 2017: Targeted Adversarial Attack', url: 'https://www.kaggle.com/c/nips-2017-targeted-adversarial-attack' };
+const mngPaper = { authors: 'the seed: our NIPS 2017 competition entry (targeted track, 8th)', year: 2017, title: 'NIPS 2017: Targeted Adversarial Attack', url: 'https://www.kaggle.com/c/nips-2017-targeted-adversarial-attack' };
 
 export const mngL1Attack = defineAttack({
   id: 'mng-l1',
   title: 'mng (L1-normalised steps)',
   paper: mngPaper,
-  summary: 'L1-normalised gradient steps, renormalised over the values not clipped by the eps-box',
+  summary: 'per model: step = alpha·g/‖g‖₁ (alpha = eps/16·20/iterations·N, N values), clipped to the box, renormalised over the unclipped values, clipped again; the models\' steps averaged',
   options: Type.Object({}),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 20,
@@ -90,7 +90,7 @@ export const mngL2Attack = defineAttack({
   id: 'mng-l2',
   title: 'mng (L2-normalised steps)',
   paper: mngPaper,
-  summary: 'as mng-l1 with L2-normalised steps',
+  summary: 'as mng-l1 with ‖g‖₂ and alpha = eps/16·20/iterations·√N',
   options: Type.Object({}),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 20,

@@ -36,7 +36,7 @@ export const pgdAttack = defineAttack({
   id: 'pgd',
   title: 'PGD (random start)',
   paper: { authors: 'Madry, Makelov, Schmidt, Tsipras, Vladu', year: 2018, title: 'Towards Deep Learning Models Resistant to Adversarial Attacks', url: 'https://arxiv.org/abs/1706.06083' },
-  summary: 'uniform random start in the eps-box (from the seed), then signed steps alpha (default 2.5 * eps / iterations), projected',
+  summary: 'uniform random start in the eps-box (from `seed`), then signed steps of alpha, projected each time',
   options: Type.Object({ alpha: Type.Optional(alphaOption('2.5 * eps / iterations')) }),
   modifiers: ['di', 'ti', 'loss'],
   defaultIterations: 20,

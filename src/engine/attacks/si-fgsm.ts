@@ -48,7 +48,7 @@ export const siFgsmAttack = defineAttack({
   id: 'si-fgsm',
   title: 'SI-FGSM',
   paper: { authors: 'Lin, Song, He, Wang, Hopcroft', year: 2020, title: 'Nesterov Accelerated Gradient and Scale Invariance for Adversarial Attacks', url: 'https://arxiv.org/abs/1908.06281' },
-  summary: 'MI-FGSM on the mean gradient over scaled copies x / 2^i, i < scales (default 5): scales passes per model per step',
+  summary: 'MI-FGSM on the mean gradient over `scales` copies x/2^i (scale invariance): `scales` passes per model per step, batched',
   options: Type.Object({
     scales: Type.Integer({ minimum: 1, maximum: 16, default: 5, description: 'si-fgsm: scaled copies x / 2^i per step (m in the paper); each is one more pass per model.' }),
     mu: muOption(),

@@ -58,7 +58,7 @@ export const vmiFgsmAttack = defineAttack({
   id: 'vmi-fgsm',
   title: 'VMI-FGSM',
   paper: { authors: 'Wang, He', year: 2021, title: 'Enhancing the Transferability of Adversarial Attacks through Variance Tuning', url: 'https://arxiv.org/abs/2103.15571' },
-  summary: 'MI-FGSM with the gradient tuned by the variance over samples (default 20) neighbours in the beta * eps box (default 1.5): samples + 1 passes per model per step',
+  summary: 'MI-FGSM with the gradient plus the previous step\'s variance: mean gradient over `samples` uniform neighbours within beta·eps, less the gradient; `samples` + 1 passes per model per step, batched',
   options: Type.Object({
     samples: Type.Integer({ minimum: 1, maximum: 64, default: 20, description: 'vmi-fgsm: neighbours sampled per step (N in the paper); each is one more pass per model.' }),
     beta: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 1.5, description: 'vmi-fgsm: the neighbourhood, beta * eps around the current image.' }),
