@@ -97,9 +97,9 @@ export interface AttackEngine {
   readonly ready: boolean;
   readonly backend: string;
   listModels(): import('../models/types').ModelInfo[];
-  /** Labels shared by the given models (all loaded models when omitted). Throws ApiError 404/400. */
+  /** Labels shared by the given models (all loaded models when omitted). Throws UnknownModel / InvalidOption (src/engine/errors.ts). */
   labels(models?: string[]): string[];
-  /** The classes (labels, and class ids where every model has them) shared by the given models. Throws ApiError 404/400. */
+  /** The classes (labels, and class ids where every model has them) shared by the given models. Throws UnknownModel / InvalidOption. */
   classes(models?: string[]): { labels: string[]; classIds?: string[] };
   classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome>;
   /**
