@@ -10,6 +10,9 @@ import { Engine } from '../../src/engine/engine';
 import type { GradRequest } from '../../src/engine/gradients';
 import { LocalRunner } from '../../src/engine/runner';
 import type { AttackParams } from '../../src/engine/types';
+import type { DirectionOracle } from '../../src/engine/attacks/base';
+import { VmiFgsm } from '../../src/engine/attacks/vmi-fgsm';
+import { seededRandom } from '../../src/engine/random';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
 const W = 12;
@@ -75,6 +78,17 @@ t.test('vmi-fgsm: samples neighbours per step, batched; the first step is mi-fgs
   const a = await bytes(e, { method: 'vmi-fgsm', seed: 4, samples: 5 });
   t.same(await bytes(e, { method: 'vmi-fgsm', seed: 4, samples: 5 }), a, 'same seed, same bytes');
   t.notSame(await bytes(e, { method: 'vmi-fgsm', seed: 4, samples: 5 }), await bytes(e, { method: 'mi-fgsm' }), 'the variance changes later steps');
+  runner.batches = runner.requests = 0;
+  const before = tf.memory().numTensors;
+  await e.attack(image, { ...base, method: 'vmi-fgsm', iterations: 1 });
+  t.equal(runner.requests, 2 * 21, 'default: x and 20 neighbours per model');
+  t.equal(runner.batches, 2 * 3, '7 neighbours out at once (with x, one batch of 8): 3 passes per model');
+  t.equal(tf.memory().numTensors, before, 'no tensor leaks');
+  const ac = new AbortController();
+  setImmediate(() => ac.abort(new Error('gone')));
+  await t.rejects(e.attack(image, { ...base, method: 'vmi-fgsm', iterations: 1000, signal: ac.signal }), { name: 'AbortedError' });
+  await t.rejects(e.attack(image, { ...base, method: 'si-fgsm', iterations: 1000, signal: AbortSignal.abort() }), { name: 'AbortedError' });
+  t.equal(tf.memory().numTensors, before, 'aborted mid-step: nothing leaks');
   const { e: small, runner: r2 } = engine(4);
   await small.attack(image, { ...base, method: 'vmi-fgsm', iterations: 1, samples: 7 });
   t.equal(r2.batches, 2 * 2, 'maxBatch 4: two passes per model for 8 requests');
@@ -95,4 +109,20 @@ t.test('loss=margin reaches the target and frees its tensors; a large kappa keep
   const away = await e.attack(image, { method: 'ifgsm', eps: 16, iterations: 20, targeted: false, targetSelection: 'max-loss', loss: 'margin' });
   t.equal(away.success, true, 'untargeted max-loss with the margin moves the label');
   e.dispose();
+});
+
+t.test('a probe pass that fails in a later round: the step fails and frees what arrived', async (t) => {
+  const clean = tf.tensor4d(Array.from({ length: 6 }, (_, i) => 50 + i), [1, 1, 2, 3]);
+  const ctx = { clean, lower: tf.sub(clean, 8) as tf.Tensor4D, upper: tf.add(clean, 8) as tf.Tensor4D, eps: 8, iterations: 3, random: seededRandom(1) };
+  const before = tf.memory().numTensors;
+  let calls = 0;
+  const oracle: DirectionOracle = async (x, _i, _d, probe) => {
+    calls++;
+    if (probe && calls === 12) throw new Error('worker died');
+    return [0, 1].map(() => Promise.resolve(tf.onesLike(x)));
+  };
+  await t.rejects(new VmiFgsm({ samples: 20 }).run(ctx, oracle), /worker died/);
+  t.ok(calls >= 12 && calls <= 15, `failed in the second round of requests (${calls} calls)`);
+  t.equal(tf.memory().numTensors, before, 'nothing leaks');
+  tf.dispose([clean, ctx.lower, ctx.upper]);
 });

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Type } from '@sinclair/typebox';
-import { IterativeAttack, meanDirection, type AttackContext, type AttackState, type ProbeDirections } from './base';
+import { IterativeAttack, meanDirection, type AttackContext, type AttackState, type Probe, type ProbeSums } from './base';
 import { consume } from './box';
 import { alphaOption, defineAttack, muOption } from './definition';
 import { momentumSignStep } from './mi-fgsm';
@@ -28,17 +28,17 @@ export class SiFgsm extends IterativeAttack {
     this.options = { scales: 5, mu: 1, ...options };
   }
 
-  protected override probes(x: tf.Tensor4D): tf.Tensor4D[] {
-    return Array.from({ length: this.options.scales - 1 }, (_, k) => tf.div(x, 2 ** (k + 1)) as tf.Tensor4D);
+  /** Copy i = 1..m-1 is x / 2^i; its gradient with respect to x carries the factor 1/2^i. */
+  protected override probes(x: tf.Tensor4D): Probe[] {
+    return Array.from({ length: this.options.scales - 1 }, (_, k) => ({ make: () => tf.div(x, 2 ** (k + 1)) as tf.Tensor4D, weight: 1 / 2 ** (k + 1) }));
   }
 
-  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeDirections): tf.Tensor4D {
+  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeSums): tf.Tensor4D {
     let sum = meanDirection(directions);
-    probes.forEach((atCopy, k) => {
-      const mean = meanDirection(atCopy);
-      const scaled = consume(() => tf.div(mean, 2 ** (k + 1)), mean);
-      sum = consume(() => tf.add(sum, scaled) as tf.Tensor4D, sum, scaled);
-    });
+    if (probes.length > 0) {
+      const copies = meanDirection(probes);
+      sum = consume(() => tf.add(sum, copies) as tf.Tensor4D, sum, copies);
+    }
     const grad = consume(() => tf.div(sum, this.options.scales) as tf.Tensor4D, sum);
     return momentumSignStep(grad, state, this.options.mu, this.options.alpha ?? ctx.eps / ctx.iterations);
   }

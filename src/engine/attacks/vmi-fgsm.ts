@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Type } from '@sinclair/typebox';
-import { IterativeAttack, meanDirection, type AttackContext, type AttackState, type ProbeDirections } from './base';
+import { IterativeAttack, meanDirection, type AttackContext, type AttackState, type Probe, type ProbeSums } from './base';
 import { consume } from './box';
 import { alphaOption, defineAttack, muOption } from './definition';
 import { momentumSignStep } from './mi-fgsm';
@@ -30,25 +30,22 @@ export class VmiFgsm extends IterativeAttack {
     this.options = { samples: 20, beta: 1.5, mu: 1, ...options };
   }
 
-  protected override probes(x: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D[] {
+  /** The neighbours' seeds are drawn now, in order, so the draws do not depend on when each is made. */
+  protected override probes(x: tf.Tensor4D, ctx: AttackContext): Probe[] {
     const radius = this.options.beta * ctx.eps;
+    const weight = 1 / this.options.samples;
     return Array.from({ length: this.options.samples }, () => {
       const seed = Math.floor(ctx.random() * 2 ** 31);
-      return tf.tidy(() => tf.add(x, tf.randomUniform(x.shape, -radius, radius, 'float32', seed)) as tf.Tensor4D);
+      return { make: () => tf.tidy(() => tf.add(x, tf.randomUniform(x.shape, -radius, radius, 'float32', seed)) as tf.Tensor4D), weight };
     });
   }
 
-  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeDirections): tf.Tensor4D {
+  protected step(_x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeSums): tf.Tensor4D {
     const grad = meanDirection(directions);
     const variance = state.memory.variance;
     const tuned = variance ? tf.add(grad, variance) : grad.clone();
-    // The next step's variance: the neighbours' mean gradient less this one.
-    let sum = meanDirection(probes[0]);
-    for (const atNeighbour of probes.slice(1)) {
-      const mean = meanDirection(atNeighbour);
-      sum = consume(() => tf.add(sum, mean) as tf.Tensor4D, sum, mean);
-    }
-    const neighbours = consume(() => tf.div(sum, probes.length) as tf.Tensor4D, sum);
+    // The next step's variance: the neighbours' mean gradient (the probes are weighted 1/N) less this one.
+    const neighbours = meanDirection(probes);
     state.memory.variance = consume(() => tf.sub(neighbours, grad) as tf.Tensor4D, neighbours, grad);
     return momentumSignStep(tuned as tf.Tensor4D, state, this.options.mu, this.options.alpha ?? ctx.eps / ctx.iterations);
   }
