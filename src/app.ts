@@ -19,6 +19,7 @@ import { attackRoutes } from './routes/attack';
 import { classifyRoutes } from './routes/classify';
 import { defenseRoutes } from './routes/defense';
 import { metaRoutes } from './routes/meta';
+import { methodRoutes } from './routes/methods';
 import { metricsRoutes } from './routes/metrics';
 import { modelRoutes } from './routes/models';
 import { webRoutes } from './routes/web';
@@ -109,6 +110,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(defenseRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(modelRoutes, deps);
+  await app.register(methodRoutes, deps);
   await app.register(webRoutes);
 
   await app.ready();

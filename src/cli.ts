@@ -7,8 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config';
 import { ApiError } from './errors';
+import { EngineError } from './engine/errors';
 import { createEngine } from './engine/bootstrap';
 import { ATTACK_METHODS, TARGET_SELECTIONS, type AttackMethod, type TargetSelection } from './engine/types';
+import { DEFAULT_METHOD } from './engine/attacks/registry';
+import { registryFlags, registryHelp, registryValues } from './cli-attack-options';
+import { progressBar } from './cli-progress';
 import { decodeImage } from './images/decode';
 import { attackDecodeLimits } from './engine/admission';
 import { encodePng } from './images/encode';
@@ -30,8 +34,11 @@ const USAGE = `usage:
   advserve models list | models pull <id> [--store DIR] [--mirror URL] [--force]
                                        public ImageNet models into ADVSERVE_MODEL_STORE, checksums verified (advserve models --help)
 
-attack options: --method ${ATTACK_METHODS.join('|')} (default mng-l1), --eps N (1..64, default 16),
-  --iterations N (default 20), --models a,b (default all), --alpha N, --seed N, --json (print the report as JSON)
+attack options: --method ${ATTACK_METHODS.join('|')} (default ${DEFAULT_METHOD}), --eps N (1..64, default 16),
+  --iterations N (default 20), --models a,b (default all), --seed N, --json (print the report as JSON),
+  --progress / --no-progress (a progress bar on stderr; default: when stderr is a terminal)
+method options (each method takes its own; the others are ignored):
+${registryHelp()}
 The models to load are ADVSERVE_MODELS (default all three bundled); --models narrows the ensemble.`;
 
 class UsageError extends Error {}
@@ -61,12 +68,14 @@ async function attackCommand(argv: string[]): Promise<number> {
       untargeted: { type: 'boolean', default: false },
       'target-selection': { type: 'string', default: 'least-likely' },
       label: { type: 'string' },
-      method: { type: 'string', default: 'mng-l1' },
+      method: { type: 'string', default: DEFAULT_METHOD },
       eps: { type: 'string', default: '16' },
       iterations: { type: 'string', default: '20' },
       models: { type: 'string' },
-      alpha: { type: 'string' },
       seed: { type: 'string' },
+      progress: { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+      ...registryFlags(),
       output: { type: 'string', short: 'o' },
       json: { type: 'boolean', default: false },
     },
@@ -82,11 +91,16 @@ async function attackCommand(argv: string[]): Promise<number> {
     const why = eps < 1 ? ': the output is rounded to 8 bits, so a budget below 1 could not change a pixel' : '';
     throw new UsageError(`--eps must be from 1 to 64 on the 0..255 scale, not "${values.eps}"${why}`);
   }
+  const options = registryValues(values, (message) => {
+    throw new UsageError(message);
+  });
   const config = loadConfig();
   const image = await decodeImage(await readFile(positionals[0]), attackDecodeLimits(config));
   const engine = await createEngine(config, quietLog);
   const models = values.models?.split(',').map((s) => s.trim()).filter(Boolean);
   const classes = engine.classes(models);
+  const showProgress = values['no-progress'] ? false : (values.progress ?? process.stderr.isTTY === true);
+  const bar = showProgress ? progressBar(process.stderr) : undefined;
   const out = await engine.attack(image, {
     method: values.method as AttackMethod,
     eps,
@@ -96,9 +110,11 @@ async function attackCommand(argv: string[]): Promise<number> {
     target: values.target === undefined ? undefined : resolveClass(values.target, classes, 'target'),
     targetSelection: selection,
     label: values.label === undefined ? undefined : resolveClass(values.label, classes, 'label'),
-    alpha: values.alpha === undefined ? undefined : Number(values.alpha),
     seed: values.seed === undefined ? undefined : Number(values.seed),
+    ...options,
+    ...(bar ? { onProgress: bar.update } : {}),
   });
+  bar?.done();
   await writeFile(values.output, await encodePng(out.image));
   const { image: _image, ...report } = out;
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -168,6 +184,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof ApiError) {
       process.stderr.write(`advserve: ${err.title}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof EngineError) {
+      process.stderr.write(`advserve: ${err.message}\n`);
       return 2;
     }
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -1,33 +1,24 @@
 /**
- * The engine behind the HTTP routes and the CLI. An attack is a job: its own state (clean
- * image, current image, momentum, step count, target, eps, method) lives here, and each step
- * asks the scheduler for one gradient per model; the scheduler batches those requests with
- * other jobs' into one pass per model, run on this thread or on the worker pool.
+ * The engine behind the HTTP routes and the CLI: it serves the models (selection, ensembles,
+ * adding and removing them), admits jobs (./admission) and owns the scheduler that batches every
+ * job's passes into one pass per model, run on this thread or on the worker pool. An attack's
+ * own state (criterion, eps-box, clean prediction, progress, cancellation) is its job's (./job).
  */
-import * as tf from '@tensorflow/tfjs';
-import { ApiError, badParam, notReady, unknownModel } from '../errors';
 import type { RgbImage } from '../images/types';
 import { sameClasses } from '../models/class-names';
 import { describe } from '../models/describe';
 import type { ModelInfo, ModelSpec } from '../models/types';
+import { EngineNotReady, InvalidOption, UnknownModel } from './errors';
 import { attackTooLarge, JobAdmission, type JobKind, type JobTicket } from './admission';
-import type { AttackContext, DirectionOracle } from './attacks/base';
-import { createAttack } from './attacks';
-import { DI_DEFAULTS } from './attacks/modifiers';
+import { validateAttack } from './validate';
+import { AbortedError, AttackJob } from './job';
 import { EngineMetrics } from './metrics';
-import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
-import { seededRandom } from './random';
-import { splitGradProbs } from './gradients';
+import { probabilitiesOf } from './probs';
 import type { GradientRunner } from './runner';
 import { BatchScheduler, type SchedulerOptions } from './scheduler';
-import type { AttackEngine, AttackOutcome, AttackParams, AttackProgress, ClassifyOutcome, LabelProb } from './types';
+import type { AttackEngine, AttackOutcome, AttackParams, ClassifyOutcome, LabelProb } from './types';
 
-export class AbortedError extends Error {
-  constructor(readonly reason: unknown) {
-    super('attack aborted');
-    this.name = 'AbortedError';
-  }
-}
+export { AbortedError };
 
 export interface EngineOptions extends SchedulerOptions {
   /** Attack and classify jobs admitted at once (running or waiting); beyond it, 429. */
@@ -59,31 +50,6 @@ export interface StagedModel {
   readonly spec: ModelSpec;
   readonly fallbacks: string[];
 }
-
-interface Probs {
-  perModel: Float32Array[];
-  ensemble: Float32Array;
-}
-
-function withEnsemble(perModel: Float32Array[]): Probs {
-  const ensemble = new Float32Array(perModel[0].length);
-  for (const p of perModel) p.forEach((v, i) => (ensemble[i] += v / perModel.length));
-  return { perModel, ensemble };
-}
-
-function progressOf(iteration: number, iterations: number, target: number, labels: string[], models: { spec: { id: string } }[], p: Probs): AttackProgress {
-  const view = (q: Float32Array) => ({ label: labels[argmax(q)], prob: q[argmax(q)], targetProb: q[target] });
-  return {
-    iteration,
-    iterations,
-    target: { index: target, label: labels[target] },
-    models: models.map((m, i) => ({ id: m.spec.id, ...view(p.perModel[i]) })),
-    ensemble: view(p.ensemble),
-  };
-}
-
-const argmax = (p: Float32Array) => p.reduce((best, v, i) => (v > p[best] ? i : best), 0);
-const argmin = (p: Float32Array) => p.reduce((best, v, i) => (v < p[best] ? i : best), 0);
 
 /** Models grouped by the classes they share (each group can form an ensemble), in load order. */
 export function ensembles<T extends { id: string; labels: string[]; classIds?: string[] }>(models: T[]): T[][] {
@@ -178,7 +144,7 @@ export class Engine implements AttackEngine {
    */
   async removeModel(id: string): Promise<void> {
     const served = this.served.get(id);
-    if (!served) throw unknownModel(id);
+    if (!served) throw new UnknownModel(id);
     this.served.delete(id);
     await this.retire(served);
   }
@@ -199,12 +165,12 @@ export class Engine implements AttackEngine {
   }
 
   get runner(): GradientRunner {
-    if (!this.attached) throw notReady();
+    if (!this.attached) throw new EngineNotReady();
     return this.attached.runner;
   }
 
   get scheduler(): BatchScheduler {
-    if (!this.attached) throw notReady();
+    if (!this.attached) throw new EngineNotReady();
     return this.attached.scheduler;
   }
 
@@ -235,18 +201,18 @@ export class Engine implements AttackEngine {
   }
 
   private select(ids?: string[]): Served[] {
-    if (!this.ready) throw notReady();
+    if (!this.ready) throw new EngineNotReady();
     const chosen = ids !== undefined && ids.length > 0;
-    const out = chosen ? ids.map((id) => this.served.get(id) ?? this.fail(unknownModel(id))) : [...this.served.values()];
-    if (out.length === 0) throw new ApiError(503, 'not-ready', 'No model', 'No model is served (all were removed); add one with POST /v1/models.', undefined, { 'Retry-After': '5' });
+    const out = chosen ? ids.map((id) => this.served.get(id) ?? this.fail(new UnknownModel(id))) : [...this.served.values()];
+    if (out.length === 0) throw new EngineNotReady(true);
     // Models form an ensemble when their classes line up: equal classIds when all have them, else equal labels.
     const groups = ensembles(out.map((m) => m.spec));
     if (groups.length > 1) {
       if (chosen) {
         const [a, b] = groups;
-        throw badParam('models', `models ${a[0].id} and ${b[0].id} have different classes and cannot form an ensemble`);
+        throw new InvalidOption('models', `models ${a[0].id} and ${b[0].id} have different classes and cannot form an ensemble`);
       }
-      throw badParam('models', `the loaded models have different classes; choose an ensemble with models=: ${groups.map(describeGroup).join(' or ')}`);
+      throw new InvalidOption('models', `the loaded models have different classes; choose an ensemble with models=: ${groups.map(describeGroup).join(' or ')}`);
     }
     return out;
   }
@@ -298,17 +264,11 @@ export class Engine implements AttackEngine {
     }
   }
 
-  private async probabilities(models: Served[], img: RgbImage | { data: Float32Array; width: number; height: number }, signal?: AbortSignal): Promise<Probs> {
-    const image = 'rgb' in img ? Float32Array.from(img.rgb) : img.data;
-    const req = { image, height: img.height, width: img.width };
-    return withEnsemble(await Promise.all(models.map((m) => this.scheduler.probabilities(m.key, req, signal))));
-  }
-
   async classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome> {
     const models = this.select(opts.models);
     const labels = models[0].spec.labels;
     return this.using(models, () => this.admit('classify', async () => {
-      const probs = await this.probabilities(models, image);
+      const probs = await probabilitiesOf(this.scheduler, models.map((m) => m.key), image);
       const top = (p: Float32Array): LabelProb[] =>
         [...p]
           .map((prob, index) => ({ index, label: labels[index], prob }))
@@ -318,128 +278,19 @@ export class Engine implements AttackEngine {
     }, opts.ticket));
   }
 
-  private validate(params: AttackParams, classes: number): void {
-    if (!(params.eps > 0 && params.eps <= 64)) throw badParam('eps', 'eps must be in (0, 64] on the 0..255 scale');
-    if (!(Number.isInteger(params.iterations) && params.iterations >= 1 && params.iterations <= 1000)) {
-      throw badParam('iterations', 'iterations must be an integer in [1, 1000]');
-    }
-    for (const name of ['target', 'label'] as const) {
-      const v = params[name];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v < classes)) {
-        throw badParam(name, `${name} must be a class index in [0, ${classes - 1}]`);
-      }
-    }
-    if (params.targeted && params.target === undefined) throw badParam('target', 'a targeted attack needs a target');
-    if (params.ti !== undefined && params.ti !== 0 && !(Number.isInteger(params.ti) && params.ti % 2 === 1 && params.ti >= 3 && params.ti <= 31)) {
-      throw badParam('ti', 'ti must be an odd kernel size in [3, 31] (or 0 for off)');
-    }
-  }
-
   async attack(image: RgbImage, params: AttackParams): Promise<AttackOutcome> {
     const models = this.select(params.models);
-    this.validate(params, models[0].spec.labels.length);
+    const valid = validateAttack(params, models[0].spec.labels.length);
     if (image.width * image.height > this.options.maxAttackPixels) throw attackTooLarge(image.width, image.height, this.options.maxAttackPixels);
     return this.using(models, () => this.admit('attack', async () => {
       try {
-        return await this.runAttack(image, params, models);
+        return await new AttackJob(image, params, models, valid, this.scheduler).run();
       } catch (err) {
         // Whatever surfaced first (a dropped queue entry, a check between steps), a cancelled job is cancelled.
         if (params.signal?.aborted) throw new AbortedError(params.signal.reason);
         throw err;
       }
     }, params.ticket, image.width * image.height, params.signal));
-  }
-
-  private async runAttack(image: RgbImage, params: AttackParams, models: Served[]): Promise<AttackOutcome> {
-    const started = Date.now();
-    const labels = models[0].spec.labels;
-    const attack = createAttack(params.method, { alpha: params.alpha, mu: params.mu });
-    attack.modifiers = { di: params.di ? DI_DEFAULTS : undefined, ti: params.ti || undefined };
-    const signal = params.signal;
-    const leastLikely = !params.targeted && (params.targetSelection ?? 'least-likely') === 'least-likely';
-    // When the objective does not depend on the clean prediction, the first gradient pass also
-    // returns it (its forward pass computes it anyway): one forward pass per model less. It
-    // cannot when step 0 has a diverse-inputs draw; then a separate pass computes it after.
-    let before = params.targeted || (!leastLikely && params.label !== undefined) ? undefined : await this.probabilities(models, image, signal);
-    const objective = params.targeted
-      ? { cls: params.target!, towards: true }
-      : leastLikely
-        ? { cls: argmin(before!.ensemble), towards: true }
-        : { cls: params.label ?? argmax(before!.ensemble), towards: false };
-
-    const clean = imageToTensor(image);
-    const lower = tf.tidy(() => tf.maximum(tf.sub(clean, params.eps), 0) as tf.Tensor4D);
-    const upper = tf.tidy(() => tf.minimum(tf.add(clean, params.eps), 255) as tf.Tensor4D);
-    const owned: tf.Tensor[] = [clean, lower, upper];
-    try {
-      const ctx: AttackContext = {
-        clean,
-        lower,
-        upper,
-        eps: params.eps,
-        iterations: attack.iterationsFor(params.iterations),
-        random: seededRandom(params.seed ?? 0),
-      };
-      const logit = params.loss === 'logit' ? { logit: true } : {};
-      const report = (iteration: number, p: Probs) => params.onProgress?.(progressOf(iteration, ctx.iterations, objective.cls, labels, models, p));
-      const oracle: DirectionOracle = async (x, iteration, diverse) => {
-        if (signal?.aborted) throw new AbortedError(signal.reason);
-        const pixels = (await x.data()) as Float32Array;
-        const first = before === undefined && iteration === 0 && diverse === undefined;
-        // Progress needs every step's probabilities; the gradient pass computes them anyway.
-        const withProbs = first || params.onProgress !== undefined;
-        const req = { image: pixels, height: image.height, width: image.width, cls: objective.cls, towards: objective.towards, diverse, withProbs, ...logit };
-        const probs: Float32Array[] = [];
-        // One promise per model, so that the attack can start on each model's direction while the others run.
-        return models.map((m, i) =>
-          this.scheduler.direction(m.key, req, signal).then((result) => {
-            let grad = result;
-            if (withProbs) {
-              ({ grad, probs: probs[i] } = splitGradProbs(result, req));
-              if (probs.filter(Boolean).length === models.length) {
-                const all = withEnsemble(probs);
-                if (first) before = all;
-                report(iteration, all);
-              }
-            }
-            return tf.tensor4d(grad, [1, image.height, image.width, 3]);
-          }),
-        );
-      };
-      const raw = await attack.run(ctx, oracle);
-      tf.dispose([lower, upper]); // not needed from here on: two full-size tensors less during the rounding
-      const cleanProbs = before ?? (await this.probabilities(models, image, signal));
-      const cleanLabel = argmax(cleanProbs.ensemble);
-      const rounded = tf.tidy(() => roundIntoBox(raw, clean, params.eps));
-      raw.dispose();
-      owned.push(rounded);
-      const out = await tensorToImage(rounded, image);
-      const after = await this.probabilities(models, out, signal);
-      report(ctx.iterations, after);
-      const afterLabel = argmax(after.ensemble);
-      // Untargeted success: the ensemble's label moved off the reference label.
-      const reference = params.label ?? cleanLabel;
-      const success = params.targeted ? afterLabel === objective.cls : afterLabel !== reference;
-      const verdict = (p: Float32Array, q: Float32Array) => ({
-        before: { label: labels[argmax(p)], prob: p[argmax(p)] },
-        after: { label: labels[argmax(q)], prob: q[argmax(q)], targetProb: q[objective.cls] },
-      });
-      return {
-        image: out,
-        method: params.method,
-        eps: params.eps,
-        iterations: ctx.iterations,
-        targeted: params.targeted,
-        target: { index: objective.cls, label: labels[objective.cls] },
-        success,
-        ...distances(out.rgb, image.rgb),
-        elapsedMs: Date.now() - started,
-        models: models.map((m, i) => ({ id: m.spec.id, ...verdict(cleanProbs.perModel[i], after.perModel[i]) })),
-        ensemble: verdict(cleanProbs.ensemble, after.ensemble),
-      };
-    } finally {
-      for (const t of owned) t.dispose();
-    }
   }
 
   /**

@@ -20,6 +20,12 @@ export interface GradRequest {
   towards: boolean;
   /** The class's raw logit instead of its log-softmax (absent: cross-entropy). */
   logit?: boolean;
+  /**
+   * The C&W margin instead (Carlini & Wagner 2017), with this kappa: score = min(z_cls -
+   * max_{j != cls} z_j, kappa). Towards cls it is raised until cls leads by kappa; away from it,
+   * lowered until another class leads by kappa. Takes precedence over `logit`.
+   */
+  margin?: number;
   diverse?: DiverseInput;
   /**
    * Also return the network's softmax probabilities for this input (as the network saw it, with
@@ -36,16 +42,32 @@ export function splitGradProbs(result: Float32Array, req: Pick<GradRequest, 'hei
   return { grad: result.subarray(0, n), probs: result.subarray(n) };
 }
 
-/** Each request's score of its class: log-softmax (cross-entropy's negative), or the raw logit. */
+/** Each request's margin min(z_cls - max_{j != cls} z_j, kappa) (requests without one: kappa 0, masked out by the caller). */
+function marginAt(logits: tf.Tensor2D, onehot: tf.Tensor2D, reqs: GradRequest[]): tf.Tensor1D {
+  const own = tf.sum(tf.mul(logits, onehot), 1);
+  // The other classes' best: the class itself pushed far below every logit.
+  const others = tf.max(tf.sub(logits, tf.mul(onehot, 1e9)), 1);
+  return tf.minimum(tf.sub(own, others), tf.tensor1d(reqs.map((r) => r.margin ?? 0))) as tf.Tensor1D;
+}
+
+/** Each request's score of its class: log-softmax (cross-entropy's negative), the raw logit, or the C&W margin. */
 function scoreAt(logits: tf.Tensor2D, reqs: GradRequest[]): tf.Tensor1D {
-  const onehot = tf.oneHot(tf.tensor1d(reqs.map((r) => r.cls), 'int32'), logits.shape[1]);
+  const onehot = tf.oneHot(tf.tensor1d(reqs.map((r) => r.cls), 'int32'), logits.shape[1]) as tf.Tensor2D;
   const picked = (z: tf.Tensor2D) => tf.sum(tf.mul(z, onehot), 1) as tf.Tensor1D;
-  const useLogit = reqs.map((r) => r.logit === true);
-  if (useLogit.every((u) => !u)) return picked(tf.logSoftmax(logits));
-  if (useLogit.every((u) => u)) return picked(logits);
-  // Mixed batch: both scores, each request keeps its own.
-  const mask = tf.tensor1d(useLogit.map((u) => (u ? 1 : 0)));
-  return tf.add(tf.mul(picked(logits), mask), tf.mul(picked(tf.logSoftmax(logits)), tf.sub(1, mask))) as tf.Tensor1D;
+  const useMargin = reqs.map((r) => r.margin !== undefined);
+  if (useMargin.every((u) => u)) return marginAt(logits, onehot, reqs);
+  const useLogit = reqs.map((r, i) => r.logit === true && !useMargin[i]);
+  let score: tf.Tensor1D;
+  if (useLogit.every((u) => !u)) score = picked(tf.logSoftmax(logits));
+  else if (useLogit.every((u) => u)) score = picked(logits);
+  else {
+    // Mixed batch: both scores, each request keeps its own.
+    const mask = tf.tensor1d(useLogit.map((u) => (u ? 1 : 0)));
+    score = tf.add(tf.mul(picked(logits), mask), tf.mul(picked(tf.logSoftmax(logits)), tf.sub(1, mask))) as tf.Tensor1D;
+  }
+  if (!useMargin.some((u) => u)) return score;
+  const marginMask = tf.tensor1d(useMargin.map((u) => (u ? 1 : 0)));
+  return tf.add(tf.mul(marginAt(logits, onehot, reqs), marginMask), tf.mul(score, tf.sub(1, marginMask))) as tf.Tensor1D;
 }
 
 /**

@@ -60,7 +60,7 @@ export class OnnxPasses implements ModelPasses {
     const [h, w] = this.spec.inputSize;
     const m = h * w * 3;
     const k = this.net.classes;
-    const objectives = reqs.map((r) => ({ cls: r.cls, sign: r.towards ? (1 as const) : (-1 as const), logit: r.logit === true }));
+    const objectives = reqs.map((r) => ({ cls: r.cls, sign: r.towards ? (1 as const) : (-1 as const), logit: r.logit === true, ...(r.margin !== undefined ? { margin: r.margin } : {}) }));
     const { logits, dx } = await this.net.run(this.inputs(reqs), reqs.length, objectives);
     return reqs.map((r, i) => {
       // Back through the preprocessing: the vector-Jacobian product with the network-input gradient.

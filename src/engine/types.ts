@@ -1,23 +1,20 @@
 import type { JobAdmission, JobKind, JobTicket } from './admission';
 import type { RgbImage } from '../images/types';
 
-export const ATTACK_METHODS = ['fgsm', 'ifgsm', 'mng-l1', 'mng-l2', 'mi-fgsm'] as const;
-export type AttackMethod = (typeof ATTACK_METHODS)[number];
-/**
- * The per-model objective whose gradient the attacks follow. `ce`: the class's cross-entropy
- * (log-softmax). `logit`: the class's raw logit (Zhao et al. 2021, "On Success and Simplicity:
- * A Second Look at Transferable Targeted Attacks", https://arxiv.org/abs/2012.11207): it does
- * not saturate once the attacked models are sure, so later iterations keep building the target
- * class's features; on ImageNet that made long targeted runs transfer (on our 40 eval images it
- * did not beat cross-entropy: docs/RESULTS.md).
- */
-export const ATTACK_LOSSES = ['ce', 'logit'] as const;
-export type AttackLoss = (typeof ATTACK_LOSSES)[number];
+import type { AttackLoss } from './attacks/definition';
+import type { AttackMethod, MethodOptionValues } from './attacks/registry';
+
+// The methods and losses are declared once, in the attack registry (./attacks/registry).
+export { ATTACK_LOSSES, type AttackLoss } from './attacks/definition';
+export { ATTACK_METHODS, type AttackMethod } from './attacks/registry';
 export const TARGET_SELECTIONS = ['least-likely', 'max-loss'] as const;
 export type TargetSelection = (typeof TARGET_SELECTIONS)[number];
 
-/** What a caller asks for; the engine fills in defaults and validates against the loaded models. */
-export interface AttackParams {
+/**
+ * What a caller asks for; the engine fills in defaults and validates against the loaded models.
+ * The method options (alpha, mu, ...) are the registry's (MethodOptionValues), flat beside the rest.
+ */
+export interface AttackParams extends MethodOptionValues {
   method: AttackMethod;
   /** L-infinity budget on the 0..255 scale, 0 < eps <= 64. */
   eps: number;
@@ -31,12 +28,10 @@ export interface AttackParams {
   targetSelection?: TargetSelection;
   /** Untargeted max-loss: the clean label; the ensemble's prediction when omitted. */
   label?: number;
-  /** Step on the 0..255 scale: ifgsm (default 1), mi-fgsm (default eps / iterations). */
-  alpha?: number;
   /** Objective per model (default `ce`). */
   loss?: AttackLoss;
-  /** mi-fgsm momentum decay (default 1.0). */
-  mu?: number;
+  /** loss=margin: the logit lead at which an image stops being pushed (default 0). */
+  kappa?: number;
   /** Diverse inputs (Xie et al. 2019): random resize-and-pad of the model input before each gradient, with probability 0.5. */
   di?: boolean;
   /** Translation-invariant smoothing (Dong et al. 2019): Gaussian kernel size applied to gradients (0/undefined = off; 7 or 15 typical). */
@@ -102,9 +97,9 @@ export interface AttackEngine {
   readonly ready: boolean;
   readonly backend: string;
   listModels(): import('../models/types').ModelInfo[];
-  /** Labels shared by the given models (all loaded models when omitted). Throws ApiError 404/400. */
+  /** Labels shared by the given models (all loaded models when omitted). Throws UnknownModel / InvalidOption (src/engine/errors.ts). */
   labels(models?: string[]): string[];
-  /** The classes (labels, and class ids where every model has them) shared by the given models. Throws ApiError 404/400. */
+  /** The classes (labels, and class ids where every model has them) shared by the given models. Throws UnknownModel / InvalidOption. */
   classes(models?: string[]): { labels: string[]; classIds?: string[] };
   classify(image: RgbImage, opts: { models?: string[]; topK: number; ticket?: JobTicket }): Promise<ClassifyOutcome>;
   /**

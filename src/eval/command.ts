@@ -10,7 +10,8 @@ import { parseDefenseList } from '../defense/parse';
 import { createEngine } from '../engine/bootstrap';
 import type { AttackEngine } from '../engine/types';
 import { decodeImage } from '../images/decode';
-import { DEFAULT_METHODS, EvalUsageError, parseMethodList } from './methods';
+import { DEFAULT_METHODS, EvalUsageError, grammarHelp, parseMethodList } from './methods';
+import { ATTACK_METHODS } from '../engine/attacks/registry';
 import { progressReporter, type ProgressStream } from './progress';
 import { REPORT_FORMATS, formatFromPath, formatReport, type ReportFormat } from './report';
 import { runEval, type EvalInput } from './run';
@@ -21,7 +22,9 @@ export const EVAL_USAGE = `usage: advserve eval --images DIR [options]
   --iterations N        attack iterations (default 20)
   --attack-models a,b   models the attacks use (default: all loaded)
   --methods list        comma-separated, a method with modifiers: fgsm, ifgsm, mi-fgsm+di+ti, ifgsm+ti15,
-                        mng-l1, none (the clean images) ... (default ${DEFAULT_METHODS})
+                        mng-l1, none (the clean images) ... (default ${DEFAULT_METHODS});
+                        methods ${ATTACK_METHODS.join(', ')}; modifiers and options (a method takes its own):
+                        ${grammarHelp()}
   --defenses list       comma-separated [transform[param]+]...model, transforms jpeg75, bits3, median3,
                         resize-pad, blur1.5 (default: every loaded model, then jpeg75, bits3, median3,
                         resize-pad each in front of mobilenet_v2_mid)

@@ -7,7 +7,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, PROBLEM_BASE, badParam, notFound, payloadTooLarge, unsupportedMedia } from '../errors';
+import { ApiError, PROBLEM_BASE, badParam, notFound, notReady, payloadTooLarge, unknownModel, unsupportedMedia } from '../errors';
+import { EngineError, EngineNotReady, InvalidOption, UnknownModel } from '../engine/errors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -41,9 +42,20 @@ const MULTIPART_LIMITS: Record<string, string> = {
   FST_FIELDS_LIMIT: 'The multipart body has too many fields.',
 };
 
+/** The engine's domain errors (src/engine/errors.ts) as the problems clients see. */
+export function engineProblem(err: EngineError): ApiError | undefined {
+  if (err instanceof InvalidOption) return badParam(err.param, err.message);
+  if (err instanceof UnknownModel) return unknownModel(err.id);
+  if (err instanceof EngineNotReady) {
+    return err.noModels ? new ApiError(503, 'not-ready', 'No model', err.message, undefined, { 'Retry-After': '5' }) : notReady();
+  }
+  return undefined;
+}
+
 /** Maps an error to the ApiError it stands for; undefined for errors that are server bugs. */
 export function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
+  if (err instanceof EngineError) return engineProblem(err);
   const e = err as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (!e || typeof e !== 'object') return undefined;
   if (Array.isArray(e.validation)) {

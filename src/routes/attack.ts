@@ -4,6 +4,8 @@ import { Type } from '@sinclair/typebox';
 import type { Config } from '../config';
 import type { AttackEngine, AttackOutcome, AttackParams } from '../engine/types';
 import { ApiError, badParam } from '../errors';
+import { EngineError } from '../engine/errors';
+import { allOptions, DEFAULT_METHOD } from '../engine/attacks/registry';
 import { requestAbort } from '../http/abort';
 import { wantsEventStream, wantsJson } from '../http/accept';
 import { eventStreamContent, streamAttack } from '../http/sse';
@@ -54,7 +56,7 @@ async function runAttack(engine: AttackEngine, image: RgbImage, params: AttackPa
     return await engine.attack(image, { ...params, signal: abort.signal });
   } catch (err) {
     // Whatever the engine threw on abort, report why we aborted (504 for the deadline).
-    if (abort.signal.aborted && !(err instanceof ApiError)) throw abort.signal.reason;
+    if (abort.signal.aborted && !(err instanceof ApiError || err instanceof EngineError)) throw abort.signal.reason;
     throw err;
   } finally {
     abort.done();
@@ -112,18 +114,16 @@ async function admittedImage(request: FastifyRequest, upload: Buffer, config: Co
   return decodeImage(upload, limits);
 }
 
-/** Parameters both attack routes share, already validated by the schema. */
+/** Parameters both attack routes share, already validated by the schema; every registry option given is passed on. */
 function common(p: TargetedParams | UntargetedParams) {
+  const given = p as Record<string, unknown>;
+  const options = Object.fromEntries(allOptions().flatMap((o) => (given[o.name] !== undefined ? [[o.name, given[o.name]]] : [])));
   return {
-    method: p.method ?? 'mng-l1',
+    method: p.method ?? DEFAULT_METHOD,
     eps: p.eps ?? 16,
     iterations: p.iterations ?? 20,
-    ...(p.alpha !== undefined ? { alpha: p.alpha } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
-    ...(p.mu !== undefined ? { mu: p.mu } : {}),
-    ...(p.loss !== undefined ? { loss: p.loss } : {}),
-    ...(p.di !== undefined ? { di: p.di } : {}),
-    ...(p.ti !== undefined ? { ti: p.ti } : {}),
+    ...options,
   };
 }
 

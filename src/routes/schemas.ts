@@ -3,12 +3,13 @@
  * app.addSchema (see sharedSchemas) and referenced with Type.Ref, so they become
  * components/schemas in the OpenAPI document instead of being repeated per route.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ATTACK_LOSSES, ATTACK_METHODS, TARGET_SELECTIONS } from '../engine/types';
+import { Type, type Static, type TOptional, type TSchema } from '@sinclair/typebox';
+import { StringEnum } from '../engine/attacks/definition';
+import { allOptions, ATTACKS, ATTACK_METHODS, DEFAULT_METHOD, describeOption, type MethodOptionValues } from '../engine/attacks/registry';
+import { TARGET_SELECTIONS, type AttackLoss } from '../engine/types';
+import { MethodsJson } from './methods-schema';
 
-/** A string enum as a plain JSON-schema `enum` (a TypeBox Union of literals gives poor anyOf errors). */
-export const StringEnum = <T extends readonly string[]>(values: T, opts: Record<string, unknown> = {}) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
+export { StringEnum };
 
 export const Problem = Type.Object(
   {
@@ -118,24 +119,38 @@ export const DefenseEvalJson = Type.Object(
 );
 
 /** Registration order matters: a schema must be added after the ones it references. */
-export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVerdict, AttackJson, ClassifyJson, ModelsJson, HealthJson, DefenseEvalJson];
+export const sharedSchemas: TSchema[] = [Problem, LabelProb, ModelInfo, ModelVerdict, AttackJson, ClassifyJson, ModelsJson, HealthJson, DefenseEvalJson, MethodsJson];
 
 // ---- parameters (query string, or multipart text fields with the same names) ----
 
 const modelsParam = Type.String({ description: 'Comma-separated model ids; all loaded models when omitted.', examples: ['inception_v3,mobilenet_v2'] });
 
+/**
+ * Every registry option as a query parameter (and form field). A method option several methods
+ * take has one parameter; its default depends on the method, so the schema gives none (the
+ * engine fills it in) and the description lists them. The modifiers' defaults are the same for
+ * every method and stay in the schema.
+ */
+function registryParams(): Record<string, TOptional<TSchema>> {
+  const out: Record<string, TOptional<TSchema>> = {};
+  for (const o of allOptions()) {
+    const { default: fallback, description: _description, ...rest } = o.schema as TSchema & { default?: unknown; description?: string };
+    out[o.name] = Type.Optional(Type.Unsafe({ ...rest, ...(o.modifier && fallback !== undefined ? { default: fallback } : {}), description: describeOption(o) }));
+  }
+  return out;
+}
+
 const attackCommon = {
   eps: Type.Optional(Type.Number({ minimum: 1, maximum: 64, default: 16, description: 'L-infinity budget on the 0..255 scale, 1..64. The output is rounded to 8 bits, so a budget below 1 could not change a pixel: it is refused.' })),
   iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20 })),
-  method: Type.Optional(StringEnum(ATTACK_METHODS, { default: 'mng-l1' })),
+  method: Type.Optional(StringEnum(ATTACK_METHODS, { default: DEFAULT_METHOD, description: `The attack (GET /v1/methods lists each with its paper and options): ${ATTACKS.map((a) => `${a.id} (${a.title})`).join(', ')}.` })),
   models: Type.Optional(modelsParam),
-  alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 64, description: 'Step on the 0..255 scale: ifgsm (default 1), mi-fgsm (default eps / iterations).' })),
-  loss: Type.Optional(StringEnum(ATTACK_LOSSES, { default: 'ce', description: 'Objective per model: ce (cross-entropy) or logit (the class logit; Zhao et al. 2021, for targeted transfer).' })),
-  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds random choices (diverse inputs); default 0. Same seed and inputs, same output bytes.' })),
-  mu: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'mi-fgsm momentum decay (default 1.0).' })),
-  di: Type.Optional(Type.Boolean({ description: 'Diverse inputs (Xie et al. 2019): random resize [1, 1.1) and pad before each gradient, p = 0.5. Any iterative method.' })),
-  ti: Type.Optional(Type.Integer({ minimum: 0, maximum: 31, description: 'Translation-invariant gradient smoothing (Dong et al. 2019): odd Gaussian kernel size, 7 or 15 typical; 0 = off.' })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: 'Seeds random choices (diverse inputs, random starts, samples); default 0. Same seed and inputs, same output bytes.' })),
+  ...registryParams(),
 };
+
+/** The registry options as the routes read them (the schema's own Static cannot see the derived names). */
+export type RegistryParamValues = MethodOptionValues & { di?: boolean; ti?: number; loss?: AttackLoss; kappa?: number };
 
 /**
  * `target` is required, but it may come as a multipart field instead of the query string,
@@ -145,14 +160,14 @@ export const TargetedParams = Type.Object({
   target: Type.Optional(Type.String({ minLength: 1, description: 'Required (query or form field): class index, label, one of a label\'s comma-separated synonyms, or class id (e.g. n02123045); case-insensitive.', examples: ['Neutral', '2'] })),
   ...attackCommon,
 });
-export type TargetedParams = Static<typeof TargetedParams>;
+export type TargetedParams = Static<typeof TargetedParams> & RegistryParamValues;
 
 export const UntargetedParams = Type.Object({
   ...attackCommon,
   target_selection: Type.Optional(StringEnum(TARGET_SELECTIONS, { default: 'least-likely', description: 'least-likely: push towards the least likely class; max-loss: push away from the clean label.' })),
   label: Type.Optional(Type.String({ minLength: 1, description: 'max-loss only: the clean label (index, label, synonym or class id); the ensemble prediction when omitted.' })),
 });
-export type UntargetedParams = Static<typeof UntargetedParams>;
+export type UntargetedParams = Static<typeof UntargetedParams> & RegistryParamValues;
 
 export const ClassifyParams = Type.Object({
   models: Type.Optional(modelsParam),

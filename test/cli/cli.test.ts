@@ -58,3 +58,31 @@ t.test('attack refuses eps below 1 (and above 64) as the HTTP API does, before l
     t.notOk(existsSync(join(dir, 'out.png')), 'no output written');
   }
 });
+
+t.test('attack takes the registry options as flags (refused out of range before loading anything) and draws a progress bar', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'advserve-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const input = join(dir, 'in.png');
+  const img = tinyImage(40, 30, 9);
+  writeFileSync(input, await sharp(Buffer.from(img.rgb), { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer());
+  for (const [flags, why] of [
+    [['--ti', '4'], /^advserve: --ti must be one of 0, 3, 5, 7/],
+    [['--method', 'si-fgsm', '--scales', '0'], /^advserve: --scales must be an integer in \[1, 16\], not "0"/],
+    [['--loss', 'hinge'], /^advserve: --loss must be one of ce, logit, margin/],
+    [['--mu', 'x'], /^advserve: --mu must be a number in \[0, 10\], not "x"/],
+  ] as const) {
+    const res = run(['attack', '--target', 'Drawing', ...flags, input, '-o', join(dir, 'bad.png')]);
+    t.equal(res.status, 2, `${flags.join(' ')}: exit 2`);
+    t.match(res.stderr.split('\n')[0], why, `${flags.join(' ')}: one line saying why`);
+  }
+  t.notOk(existsSync(join(dir, 'bad.png')), 'no output written');
+
+  const output = join(dir, 'out.png');
+  const res = run(['attack', '--target', 'Drawing', '--method', 'vmi-fgsm', '--samples', '2', '--di', '--ti', '3', '--loss', 'margin', '--kappa', '2', '--mu', '0.5', '--eps', '4', '--iterations', '3', '--progress', '--json', input, '-o', output]);
+  t.ok(res.status === 0 || res.status === 1, `exit ${res.status}: ${res.stderr.slice(-400)}`);
+  t.equal(JSON.parse(res.stdout).method, 'vmi-fgsm');
+  t.match(res.stderr, /\r\[#{8}\.{16}\] 1\/3  target Drawing/, 'the bar after the first step');
+  t.match(res.stderr, /\r\[#{24}\] 3\/3  target Drawing [\d.]+%  top \w+ [\d.]+%/, 'and at the end');
+  const quiet = run(['attack', '--target', 'Drawing', '--eps', '4', '--iterations', '2', input, '-o', output]);
+  t.notMatch(quiet.stderr, /\[#/, 'no bar when stderr is not a terminal');
+});

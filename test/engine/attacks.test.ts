@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { Engine } from '../../src/engine/engine';
 import { LocalRunner } from '../../src/engine/runner';
-import { ATTACK_METHODS } from '../../src/engine/types';
+import { ATTACK_METHODS, type AttackParams } from '../../src/engine/types';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
 const W = 12;
@@ -99,12 +99,20 @@ t.test('alpha channel passes through untouched', async (t) => {
   e.dispose();
 });
 
-t.test('bad parameters are rejected with the parameter named', async (t) => {
+t.test('bad parameters are rejected with domain errors naming the parameter (the HTTP layer maps them to 400/404)', async (t) => {
   const e = engine();
   const image = tinyImage(W, H, 11);
-  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 0, iterations: 20, targeted: true, target: 1 }), { status: 400, param: 'eps' } as object as Error);
-  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: 9 }), { status: 400, param: 'target' } as object as Error);
-  await t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: 1, models: ['nope'] }), { status: 404 } as object as Error);
+  const bad = (params: Partial<AttackParams>, expected: object) =>
+    t.rejects(e.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: 1, ...params }), expected as Error, JSON.stringify(params));
+  await bad({ eps: 0 }, { name: 'InvalidOption', param: 'eps' });
+  await bad({ target: 9 }, { name: 'InvalidOption', param: 'target' });
+  await bad({ models: ['nope'] }, { name: 'UnknownModel', id: 'nope' });
+  await bad({ method: 'cw' as AttackParams['method'] }, { name: 'InvalidOption', param: 'method' });
+  await bad({ ti: 4 }, { name: 'InvalidOption', param: 'ti', message: /ti must be one of 0, 3, 5/ });
+  await bad({ loss: 'hinge' as AttackParams['loss'] }, { name: 'InvalidOption', param: 'loss' });
+  await bad({ method: 'si-fgsm', scales: 0 }, { name: 'InvalidOption', param: 'scales' });
+  await bad({ method: 'vmi-fgsm', beta: 0 }, { name: 'InvalidOption', param: 'beta' });
+  await bad({ method: 'mi-fgsm', mu: -1 }, { name: 'InvalidOption', param: 'mu' });
   e.dispose();
 });
 

@@ -141,7 +141,7 @@ t.test('advserve eval: json, csv and markdown output, usage errors', async (t) =
   t.match(o.out.text, /^# advserve eval: untargeted, eps 8, n = 2/);
   t.match(o.out.text, /\| fgsm +\| +–, 2 \| +–, 0 \|/);
 
-  for (const bad of [[], ['--images', dir, '--targeted', '--untargeted'], ['--images', dir, '--methods', 'pgd'], ['--images', dir, '--format', 'xml'], ['--images', dir, '--eps', '0'], ['--images', join(dir, 'nothing-here-')], ['--bogus']]) {
+  for (const bad of [[], ['--images', dir, '--targeted', '--untargeted'], ['--images', dir, '--methods', 'cw'], ['--images', dir, '--format', 'xml'], ['--images', dir, '--eps', '0'], ['--images', join(dir, 'nothing-here-')], ['--bogus']]) {
     o = io();
     const code = await evalCommand(bad, deps(o)).catch((e) => e);
     if (bad[1]?.endsWith('nothing-here-')) t.match(code, { code: 'ENOENT' }, 'missing folder: ENOENT for main() to report');

@@ -151,7 +151,7 @@ t.test('400: parameters', async (t) => {
   isProblem(t, await post('target=1&iterations=0'), 400, 'invalid-parameter', 'iterations');
   isProblem(t, await post('target=1&iterations=1001'), 400, 'invalid-parameter', 'iterations');
   isProblem(t, await post('target=1&iterations=2.5'), 400, 'invalid-parameter', 'iterations');
-  isProblem(t, await post('target=1&method=pgd'), 400, 'invalid-parameter', 'method');
+  isProblem(t, await post('target=1&method=cw'), 400, 'invalid-parameter', 'method');
   isProblem(t, await post('target=1&alpha=0'), 400, 'invalid-parameter', 'alpha');
   isProblem(t, await post('target=1&loss=hinge'), 400, 'invalid-parameter', 'loss');
   isProblem(t, await post('target=1&seed=-1'), 400, 'invalid-parameter', 'seed');

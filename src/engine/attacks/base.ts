@@ -31,7 +31,9 @@ export interface AttackContext {
  * loop prepares each direction as it arrives (see IterativeAttack.prepare). `diverse`, when
  * set, is the diverse-inputs draw every model applies to its input for this step.
  */
-export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput) => Promise<Array<Promise<tf.Tensor4D>>>;
+export type DirectionOracle = (x: tf.Tensor4D, iteration: number, diverse?: DiverseInput, probe?: boolean) => Promise<Array<Promise<tf.Tensor4D>>>;
+// `probe`: x is not the current image but one of the extra points a step samples (see
+// IterativeAttack.probes): its pass reports no progress and is not the clean prediction.
 
 /** Options any iterative method can take (see ./modifiers). */
 export interface Modifiers {
@@ -40,6 +42,27 @@ export interface Modifiers {
   /** Translation-invariant kernel size; off when 0 or undefined. */
   ti?: number;
 }
+
+/**
+ * A point a step samples besides x (see IterativeAttack.probes). `make` creates it when its
+ * requests go out, so that only a few exist at once; its direction counts `weight` times in the
+ * sum the step gets.
+ */
+export interface Probe {
+  make(): tf.Tensor4D;
+  weight: number;
+}
+
+/** Per model m: the sum over the step's probes p of weight_p * (model m's direction at p, through prepare()). Empty without probes. */
+export type ProbeSums = tf.Tensor4D[];
+
+/**
+ * Probes whose requests are out at once: with x's, one batch of 8 (the default
+ * ADVSERVE_MAX_BATCH) per model. Each probe's directions are added into the per-model sums as
+ * they arrive, so a step with many probes (VMI-FGSM: 20) holds a handful of full-size tensors,
+ * not one per probe and model.
+ */
+const PROBES_AT_ONCE = 7;
 
 export interface AttackState {
   x: tf.Tensor4D;
@@ -58,7 +81,16 @@ export abstract class IterativeAttack {
    * Update to add to x at this step, before projection. `directions` has one entry per model,
    * each already through prepare().
    */
-  protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState): tf.Tensor4D;
+  protected abstract step(x: tf.Tensor4D, directions: tf.Tensor4D[], ctx: AttackContext, state: AttackState, probes: ProbeSums): tf.Tensor4D;
+
+  /**
+   * Extra points whose directions this step needs besides x (SI-FGSM: scaled copies; VMI-FGSM:
+   * neighbours). Their gradient requests go out together with x's, PROBES_AT_ONCE at a time, so
+   * the scheduler batches them into the same passes. Default: none.
+   */
+  protected probes(_x: tf.Tensor4D, _ctx: AttackContext, _state: AttackState): Probe[] {
+    return [];
+  }
 
   /**
    * The part of a step that concerns one model alone (mng: its normalised, box-clipped step).
@@ -96,12 +128,12 @@ export abstract class IterativeAttack {
   }
 
   /** One step from prepared directions. Disposes the previous x and the directions. */
-  private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext): AttackState {
+  private applyStep(state: AttackState, directions: tf.Tensor4D[], ctx: AttackContext, probes: ProbeSums = []): AttackState {
     const prevMemory = { ...state.memory };
     let next: tf.Tensor4D;
     try {
       next = tf.tidy(() => {
-        const delta = this.step(state.x, directions, ctx, state);
+        const delta = this.step(state.x, directions, ctx, state, probes);
         const memory = Object.values(state.memory);
         for (const t of memory) tf.keep(t);
         // Full-size tensors are freed as soon as they are used (see consume): the directions
@@ -112,6 +144,7 @@ export abstract class IterativeAttack {
       });
     } finally {
       for (const d of directions) d.dispose();
+      tf.dispose(probes);
     }
     state.x.dispose();
     // Variants replace memory entries in step(); free the ones they replaced.
@@ -130,6 +163,57 @@ export abstract class IterativeAttack {
     return state.x;
   }
 
+  /**
+   * Directions at x (per model) and the per-model weighted sums over the probes. x's requests
+   * go out with the first probes'; each probe exists only until its requests are out. On any
+   * failure, frees what arrived and rethrows the first failure.
+   */
+  private async sample(
+    x: tf.Tensor4D,
+    probes: Probe[],
+    iteration: number,
+    diverse: DiverseInput | undefined,
+    oracle: DirectionOracle,
+    ctx: AttackContext,
+  ): Promise<{ atX: tf.Tensor4D[]; sums: ProbeSums }> {
+    let atX: tf.Tensor4D[] | undefined;
+    const sums: tf.Tensor4D[] = [];
+    let failure: { reason: unknown } | undefined;
+    const fail = (reason: unknown) => (failure ??= { reason });
+    const add = (m: number, direction: tf.Tensor4D, weight: number) => {
+      const prepared = this.prepare(x, direction, ctx);
+      const weighted = consume(() => tf.tidy(() => tf.mul(prepared, weight) as tf.Tensor4D), prepared);
+      const previous = sums[m];
+      sums[m] = previous ? consume(() => tf.add(previous, weighted) as tf.Tensor4D, previous, weighted) : weighted;
+    };
+    for (let start = 0; start < probes.length && !failure; start += PROBES_AT_ONCE) {
+      const chunk = probes.slice(start, start + PROBES_AT_ONCE);
+      const images = chunk.map((p) => p.make());
+      let calls: PromiseSettledResult<Array<Promise<tf.Tensor4D>>>[];
+      try {
+        calls = await Promise.allSettled([...(start === 0 ? [oracle(x, iteration, diverse)] : []), ...images.map((im) => oracle(im, iteration, diverse, true))]);
+      } finally {
+        tf.dispose(images);
+      }
+      const pending: Promise<unknown>[] = [];
+      if (start === 0) {
+        const call = calls.shift()!;
+        if (call.status === 'rejected') fail(call.reason);
+        else pending.push(settleAll(call.value.map((p) => p.then((d) => this.prepare(x, d, ctx)))).then((v) => (atX = v), fail));
+      }
+      calls.forEach((call, k) => {
+        if (call.status === 'rejected') return fail(call.reason);
+        call.value.forEach((p, m) => pending.push(p.then((d) => (failure ? d.dispose() : add(m, d, chunk[k].weight))).catch(fail)));
+      });
+      await Promise.all(pending);
+    }
+    if (failure) {
+      tf.dispose([...(atX ?? []), ...sums]);
+      throw failure.reason;
+    }
+    return { atX: atX!, sums };
+  }
+
   /** The loop. The oracle may batch this job's gradient requests with other jobs' (see ../scheduler). */
   async run(ctx: AttackContext, oracle: DirectionOracle, between?: (iteration: number) => Promise<void>): Promise<tf.Tensor4D> {
     let state = this.start(ctx);
@@ -138,7 +222,13 @@ export abstract class IterativeAttack {
       for (let i = 0; i < n; i++) {
         const x = state.x;
         const diverse = this.modifiers.di ? drawDiverse(ctx.random, this.modifiers.di) : undefined;
-        state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
+        const probes = this.probes(x, ctx, state);
+        if (probes.length === 0) {
+          state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
+        } else {
+          const { atX, sums } = await this.sample(x, probes, i, diverse, oracle, ctx);
+          state = this.applyStep(state, atX, ctx, sums);
+        }
         if (between) await between(i + 1);
       }
     } catch (err) {

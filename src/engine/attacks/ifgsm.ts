@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection } from './base';
 import { consume } from './box';
+import { Type } from '@sinclair/typebox';
+import { alphaOption, defineAttack } from './definition';
 
 export interface IfgsmOptions {
   /** Step size on the 0..255 scale. */
@@ -31,3 +33,14 @@ export class Ifgsm extends IterativeAttack {
     return consume(() => tf.mul(signs, this.options.alpha) as tf.Tensor4D, signs);
   }
 }
+
+export const ifgsmAttack = defineAttack({
+  id: 'ifgsm',
+  title: 'I-FGSM (BIM)',
+  paper: { authors: 'Kurakin, Goodfellow, Bengio', year: 2017, title: 'Adversarial examples in the physical world', url: 'https://arxiv.org/abs/1607.02533' },
+  summary: 'signed steps of size alpha, projected onto the eps-box each time (targeted = the toolkit\'s `iter_target`)',
+  options: Type.Object({ alpha: alphaOption('1', IFGSM_DEFAULTS.alpha) }),
+  modifiers: ['di', 'ti', 'loss'],
+  defaultIterations: 20,
+  create: (options) => new Ifgsm(options),
+});

@@ -13,6 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext } from './base';
 import { clipToBox, consume, insideBox } from './box';
+import { Type } from '@sinclair/typebox';
+import { defineAttack } from './definition';
 
 export type MngNorm = 'l1' | 'l2';
 
@@ -70,3 +72,27 @@ export class Mng extends IterativeAttack {
     return meanDirection(steps);
   }
 }
+
+const mngPaper = { authors: 'the seed: our NIPS 2017 competition entry (targeted track, 8th)', year: 2017, title: 'NIPS 2017: Targeted Adversarial Attack', url: 'https://www.kaggle.com/c/nips-2017-targeted-adversarial-attack' };
+
+export const mngL1Attack = defineAttack({
+  id: 'mng-l1',
+  title: 'mng (L1-normalised steps)',
+  paper: mngPaper,
+  summary: 'per model: step = alpha·g/‖g‖₁ (alpha = eps/16·20/iterations·N, N values), clipped to the box, renormalised over the unclipped values, clipped again; the models\' steps averaged',
+  options: Type.Object({}),
+  modifiers: ['di', 'ti', 'loss'],
+  defaultIterations: 20,
+  create: () => new Mng('l1'),
+});
+
+export const mngL2Attack = defineAttack({
+  id: 'mng-l2',
+  title: 'mng (L2-normalised steps)',
+  paper: mngPaper,
+  summary: 'as mng-l1 with ‖g‖₂ and alpha = eps/16·20/iterations·√N',
+  options: Type.Object({}),
+  modifiers: ['di', 'ti', 'loss'],
+  defaultIterations: 20,
+  create: () => new Mng('l2'),
+});

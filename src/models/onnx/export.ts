@@ -5,9 +5,11 @@
  * from the op table (src/models/net/ops-table): its forward in program order, then, in reverse,
  * the nodes of its input gradients (ONNX has no autodiff).
  *
- * Inputs:  x [N, h, w, 3] (NHWC, model range and size), onehot [N, K], sign [N, 1], uselogit [N, 1].
+ * Inputs:  x [N, h, w, 3] (NHWC, model range and size), onehot [N, K], sign [N, 1], uselogit [N, 1],
+ *          usemargin [N, 1], kappa [N, 1].
  * Outputs: logits [N, K], dx [N, h, w, 3] = d/dx of sum_i sign_i * score_i, where score_i is
- *          log softmax(logits_i)[cls_i] (uselogit 0) or logits_i[cls_i] (uselogit 1).
+ *          log softmax(logits_i)[cls_i] (uselogit 0) or logits_i[cls_i] (uselogit 1), or with
+ *          usemargin 1 the C&W margin min(z_cls - max_{j != cls} z_j, kappa) (as src/engine/gradients.ts).
  * Rank-4 values run in NCHW (ONNX's layout); shapes are static except the batch.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -76,7 +78,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
     convWeights: new Map(),
   };
 
-  const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit';
+  const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit', usemargin = 'usemargin', kappa = 'kappa';
   value.set(graph.input, g.one('Transpose', [xIn], { perm: [0, 3, 1, 2] }));
 
   const exported: Exported[] = [];
@@ -97,7 +99,17 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
   // d objective / d logits = sign * (onehot - (1 - uselogit) * softmax(logits)).
   const p = g.one('Softmax', [logits], { axis: 1 });
   const ce = g.one('Mul', [g.one('Sub', [g.scalar(1), uselogit]), p]);
-  let seed = g.one('Mul', [sign, g.one('Sub', [onehot, ce])]);
+  const scoreSeed = g.one('Sub', [onehot, ce]);
+  // Margin: d/dlogits = [d <= kappa] * (onehot - [z_j is the others' max]), d = z_cls - max_{j != cls} z_j,
+  // the same subgradient as tfjs's minimum and max (ties: every maximal class gets it).
+  const masked = g.one('Sub', [logits, g.one('Mul', [onehot, g.scalar(1e9)])]);
+  const others = g.one('ReduceMax', [masked], { axes: [1], keepdims: 1 });
+  const isOther = g.one('Cast', [g.one('Equal', [masked, others])], { to: 1 });
+  const own = g.one('ReduceSum', [g.one('Mul', [logits, onehot]), g.int64s([1])], { keepdims: 1 });
+  const active = g.one('Cast', [g.one('LessOrEqual', [g.one('Sub', [own, others]), kappa])], { to: 1 });
+  const marginSeed = g.one('Mul', [active, g.one('Sub', [onehot, isOther])]);
+  const chosen = g.one('Add', [g.one('Mul', [g.one('Sub', [g.scalar(1), usemargin]), scoreSeed]), g.one('Mul', [usemargin, marginSeed])]);
+  let seed = g.one('Mul', [sign, chosen]);
   if (outShape.length === 4) seed = g.one('Reshape', [seed, g.int64s([-1, classes, 1, 1])]);
 
   // Reverse sweep: every value's gradient is the sum of what its readers send back.
@@ -132,6 +144,8 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
         { name: onehot, dims: [null, classes] },
         { name: sign, dims: [null, 1] },
         { name: uselogit, dims: [null, 1] },
+        { name: usemargin, dims: [null, 1] },
+        { name: kappa, dims: [null, 1] },
       ],
       outputs: [
         { name: logitsOut, dims: [null, classes] },
