@@ -105,13 +105,18 @@ function renderModels(body) {
   $('service-status').textContent = `${body.models.length} model${body.models.length === 1 ? '' : 's'} loaded (${body.backend}).`;
 }
 
+/** GET /v1/methods gives { authors, year, title, url }; the built-in list gives a line of text. */
+function paperText(paper) {
+  return typeof paper === 'string' ? paper : `${paper.authors} ${paper.year}, "${paper.title}", ${paper.url}`;
+}
+
 function renderMethods({ methods, source }) {
   state.methods = methods;
   $('method').replaceChildren(...methods.map((m) => new Option(m.title ? `${m.id}: ${m.title}` : m.id, m.id)));
   $('method').dataset.source = source;
   const update = () => {
     const m = methods.find((x) => x.id === $('method').value) ?? methods[0];
-    $('method-about').textContent = m.paper ? `Paper: ${m.paper}` : '';
+    $('method-about').textContent = m.paper ? `Paper: ${paperText(m.paper)}` : '';
     state.readOptions = renderOptions($('method-options'), m.options);
   };
   $('method').addEventListener('change', update);

@@ -29,7 +29,8 @@ t.test('the page with API keys', { skip: missing ?? false }, async (t) => {
   const problems = pageProblems(page);
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
-  t.equal(await page.locator('[data-testid="method"]').getAttribute('data-source'), 'built-in', 'no GET /v1/methods here: the built-in list');
+  t.equal(await page.locator('[data-testid="method"]').getAttribute('data-source'), 'server', 'the methods come from GET /v1/methods');
+  t.match(await page.locator('#method-about').innerText(), /Paper: \S.* \d{4}, ".+", https:\/\//, 'its paper as authors, year, title and link');
 
   await page.locator('[data-testid="image-input"]').setInputFiles({ name: 'x.png', mimeType: 'image/png', buffer: await makePng(32, 24) });
   await page.locator('[data-testid="target"]').fill('Porn');
