@@ -1,7 +1,7 @@
 import t from 'tap';
-import type { Test } from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { batchDirections, batchProbabilities, splitGradProbs, type GradRequest } from '../../src/engine/gradients';
+import { agreesWithFiniteDifferences } from '../support/compare';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 
 t.before(() => useBackend());
@@ -13,21 +13,6 @@ function crossEntropy(model: ReturnType<typeof tinyClassifier>, pixels: Float32A
   });
 }
 
-/** Every 7th coordinate of `grad` against a central finite difference of `f` at `base`. */
-function agreesWithFiniteDifferences(t: Test, grad: Float32Array, base: Float32Array, f: (x: Float32Array) => number): void {
-  const h = 0.25;
-  let checked = 0;
-  for (let i = 0; i < base.length; i += 7) {
-    const plus = base.slice();
-    const minus = base.slice();
-    plus[i] += h;
-    minus[i] -= h;
-    const fd = (f(plus) - f(minus)) / (2 * h);
-    if (Math.abs(grad[i] - fd) > 2e-4 + 0.02 * Math.abs(fd)) t.fail(`value ${i}: analytic ${grad[i]} vs finite difference ${fd}`);
-    checked++;
-  }
-  t.ok(checked > 40, `${checked} coordinates agree`);
-}
 
 t.test('attack direction = -dCE/dx, checked against central finite differences (resize and scaling inside)', async (t) => {
   const model = tinyClassifier('fd', 3);
@@ -36,7 +21,7 @@ t.test('attack direction = -dCE/dx, checked against central finite differences (
   const cls = 2;
   const [dir] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true }]);
   // The direction descends the cross-entropy.
-  agreesWithFiniteDifferences(t, dir.map((v) => -v), base, (x) => crossEntropy(model, x, 10, 12, cls));
+  agreesWithFiniteDifferences(t, dir.map((v) => -v), base, (x) => crossEntropy(model, x, 10, 12, cls), 7);
   const [away] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: false }]);
   t.same(Array.from(away), Array.from(dir).map((v) => -v), 'max-loss direction is the opposite sign');
   model.dispose();
@@ -53,7 +38,7 @@ t.test('logit loss: direction = dz_cls/dx (finite differences), and not the cros
   const cls = 1;
   const [dir] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true, logit: true }]);
   const [ce] = batchDirections(model, [{ image: base, height: 10, width: 12, cls, towards: true }]);
-  agreesWithFiniteDifferences(t, dir, base, (x) => logitOf(model, x, 10, 12, cls));
+  agreesWithFiniteDifferences(t, dir, base, (x) => logitOf(model, x, 10, 12, cls), 7);
   const differs = dir.some((v, i) => Math.abs(v - ce[i]) > 1e-3 * (Math.abs(v) + 1e-6));
   t.ok(differs, 'the logit direction is not the cross-entropy direction');
   model.dispose();

@@ -4,7 +4,6 @@
  * stops at kappa; a margin request gets the same bytes alone and in a mixed batch.
  */
 import t from 'tap';
-import type { Test } from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import type { ImageRequest, ModelPasses } from '../../src/engine/passes';
 import { folderSaveHandler } from '../../src/models/folder-io';
 import { onnxRuntime } from '../../src/models/onnx/net';
 import { readFolderSpec } from '../../src/models/registry';
-import { cosine } from '../support/compare';
+import { agreesWithFiniteDifferences, cosine } from '../support/compare';
 import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
 import { randomizeWeights, tinyLayersModel } from '../support/tiny-nets';
 
@@ -26,20 +25,6 @@ const margin = (logits: ArrayLike<number>, cls: number, kappa: number) => {
   return Math.min(logits[cls] - others, kappa);
 };
 
-/** Every 5th coordinate of `grad` against a central finite difference of `f` at `base`. */
-function agrees(t: Test, grad: Float32Array, base: Float32Array, f: (x: Float32Array) => number, h = 0.25): void {
-  let checked = 0;
-  for (let i = 0; i < base.length; i += 5) {
-    const plus = base.slice();
-    const minus = base.slice();
-    plus[i] += h;
-    minus[i] -= h;
-    const fd = (f(plus) - f(minus)) / (2 * h);
-    if (Math.abs(grad[i] - fd) > 2e-4 + 0.02 * Math.abs(fd)) t.fail(`value ${i}: analytic ${grad[i]} vs finite difference ${fd}`);
-    checked++;
-  }
-  t.ok(checked > 40, `${checked} coordinates agree`);
-}
 
 t.test('tfjs: margin direction = d margin / dx (finite differences), towards and away; zero once kappa is reached', async (t) => {
   const model = tinyClassifier('fd-margin', 13);
@@ -49,7 +34,7 @@ t.test('tfjs: margin direction = d margin / dx (finite differences), towards and
   const weakest = Array.from(z).indexOf(Math.min(...z));
   const req = (towards: boolean, kappa: number): GradRequest => ({ image: base, height: 10, width: 12, cls: weakest, towards, margin: kappa });
   const [towards] = batchDirections(model, [req(true, 50)]);
-  agrees(t, towards, base, (x) => margin(logitsAt(x), weakest, 50));
+  agreesWithFiniteDifferences(t, towards, base, (x) => margin(logitsAt(x), weakest, 50), 5);
   const [away] = batchDirections(model, [req(false, 50)]);
   t.same(Array.from(away), Array.from(towards).map((v) => -v), 'away: the opposite sign');
   const [logit] = batchDirections(model, [{ ...req(true, 50), margin: undefined, logit: true }]);
