@@ -4,7 +4,8 @@
  * page, then it runs, and the key is still there after a reload (localStorage); and the
  * methods come from GET /v1/methods when the server answers it.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { newKey, parseKeyFile } from '../../src/keys/file';
@@ -15,18 +16,23 @@ import { browserMissing, launchChromium, pageProblems } from '../support/browser
 const missing = browserMissing();
 if (missing) t.comment(`skipping the page tests: ${missing}`);
 
-t.test('the page with API keys', { skip: missing ?? false }, async (t) => {
-  const alice = newKey('alice', ['attack']);
-  const engine = new ProgressEngine();
-  engine.stepMs = 20;
-  const app = await buildApp({ engine, config: { ...loadConfig({}), apiKeys: parseKeyFile(alice.line, 'test-keys') }, logger: false });
+/** Serves `app` on a loopback port and opens a fresh Chromium page (not navigated yet), closed with the test. */
+async function openPage(t: Test, app: FastifyInstance) {
   t.teardown(() => app.close());
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await browser.newPage();
-  const problems = pageProblems(page);
+  return { port, page, problems: pageProblems(page) };
+}
+
+t.test('the page with API keys', { skip: missing ?? false }, async (t) => {
+  const alice = newKey('alice', ['attack']);
+  const engine = new ProgressEngine();
+  engine.stepMs = 20;
+  const app = await buildApp({ engine, config: { ...loadConfig({}), apiKeys: parseKeyFile(alice.line, 'test-keys') }, logger: false });
+  const { port, page, problems } = await openPage(t, app);
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
   t.equal(await page.locator('[data-testid="method"]').getAttribute('data-source'), 'server', 'the methods come from GET /v1/methods');
@@ -59,13 +65,7 @@ t.test('the page with API keys', { skip: missing ?? false }, async (t) => {
 t.test('methods from GET /v1/methods when it answers 200: titles, papers, option inputs, changed options sent', { skip: missing ?? false }, async (t) => {
   const engine = new ProgressEngine();
   const app = await buildApp({ engine, config: loadConfig({}), logger: false });
-  t.teardown(() => app.close());
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as { port: number };
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const page = await browser.newPage();
-  const problems = pageProblems(page);
+  const { port, page, problems } = await openPage(t, app);
   // What the attack-definitions branch serves: a list of { id, title, paper, options (JSON schema with defaults) }.
   const methods = [
     { id: 'ifgsm', title: 'Iterative FGSM', paper: 'Kurakin et al. 2017', options: { type: 'object', properties: { alpha: { type: 'number', default: 1, minimum: 0 }, di: { type: 'boolean', default: false } } } },
