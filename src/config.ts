@@ -76,6 +76,7 @@ export interface Config {
 
 import { availableParallelism } from 'node:os';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
+import { onnxRuntime } from './models/onnx/available';
 import type { NetRuntime } from './engine/load-passes';
 import { BUNDLED_MODELS } from './models/table';
 import { readKeyFileSync, type ApiKey } from './keys/file';
@@ -119,23 +120,38 @@ function list(env: NodeJS.ProcessEnv, name: string, dflt: string[]): string[] {
 
 /**
  * What the default split of cores favours when neither ADVSERVE_WORKERS nor
- * ADVSERVE_WASM_THREADS is set. Measured on 2 cores (docs/PERFORMANCE.md): one worker with 2
- * XNNPACK threads finishes a lone attack ~25% sooner than 2 single-threaded workers, which in
- * turn finish ~20% more attacks per minute under concurrent load.
- * - latency (the service): workers of up to 4 threads each, so a lone attack's passes use every core;
+ * ADVSERVE_WASM_THREADS is set (measurements: docs/PERFORMANCE.md).
+ * - latency (the service), networks in onnxruntime: the fewest threads per worker that keep
+ *   workers at most 4 (2 cores: 2 single-threaded workers; 16: 4 x 4). onnxruntime runs a
+ *   MobileNet pass no faster on 2 threads than on 1, and its idle threads spin, so a lone
+ *   attack's three models finish sooner spread over single-threaded workers (the scheduler sends
+ *   each model's batch to a free worker) than queued on one threaded worker; 4 bounds memory
+ *   (each worker holds every model, ~1.3 GB for the bundled three).
+ * - latency, networks in tfjs: workers of up to 4 threads each (XNNPACK), threads first.
  * - throughput (batch jobs such as `advserve eval`): one single-threaded worker per core.
  */
 export type CorePlan = 'latency' | 'throughput';
 
 const MAX_LATENCY_THREADS = 4;
+const MAX_DEFAULT_ONNX_WORKERS = 4;
 
-function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number): { workers: number; wasmThreads: number } {
+function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNets: boolean): { workers: number; wasmThreads: number } {
   const setWorkers = env.ADVSERVE_WORKERS !== undefined && env.ADVSERVE_WORKERS !== '';
   const setThreads = env.ADVSERVE_WASM_THREADS !== undefined && env.ADVSERVE_WASM_THREADS !== '';
-  const defaultThreads = !setWorkers && plan === 'latency' ? Math.min(cores, MAX_LATENCY_THREADS, MAX_WASM_THREADS) : 1;
+  let defaultThreads = 1;
+  if (!setWorkers && plan === 'latency') {
+    defaultThreads = onnxNets ? Math.ceil(cores / MAX_DEFAULT_ONNX_WORKERS) : Math.min(cores, MAX_LATENCY_THREADS);
+    defaultThreads = Math.min(defaultThreads, MAX_WASM_THREADS);
+  }
   const wasmThreads = int(env, 'ADVSERVE_WASM_THREADS', defaultThreads, 1, MAX_WASM_THREADS);
   const defaultWorkers = setThreads || plan === 'latency' ? Math.max(1, Math.floor(cores / wasmThreads)) : cores;
   return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads };
+}
+
+/** Whether the networks will run in onnxruntime (as src/engine/load-passes.ts decides per model). */
+export function networksInOnnx(runtime: NetRuntime, backend: BackendChoice, hasOnnx: () => boolean = () => onnxRuntime() !== undefined): boolean {
+  if (runtime === 'onnx') return true;
+  return runtime === 'auto' && (backend === 'auto' || backend === 'wasm') && hasOnnx();
 }
 
 /** ADVSERVE_API_KEYS_FILE read and checked now, so that a bad file stops the start (naming the line). */
@@ -204,7 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     requestTimeoutMs,
     headersTimeoutMs,
     keepAliveTimeoutMs: int(env, 'ADVSERVE_KEEPALIVE_TIMEOUT_MS', 5_000, 1, 600_000),
-    ...coreSplit(env, plan, cores),
+    ...coreSplit(env, plan, cores, networksInOnnx(runtime, backend)),
     microBatch: int(env, 'ADVSERVE_MICRO_BATCH', 2, 1, 256),
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),

@@ -1,17 +1,42 @@
 /** How the service splits cores between gradient workers and XNNPACK threads by default. */
 import t from 'tap';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, loadConfig, networksInOnnx } from '../src/config';
 
 const split = (env: NodeJS.ProcessEnv, plan: 'latency' | 'throughput', cores: number) => {
   const c = loadConfig(env, plan, cores);
   return [c.workers, c.wasmThreads];
 };
 
-t.test('latency plan (the service): threads first, up to 4 a worker', async (t) => {
+t.test('latency plan (the service), networks in tfjs: threads first, up to 4 a worker', async (t) => {
+  const split = (env: NodeJS.ProcessEnv, plan: 'latency' | 'throughput', cores: number) => {
+    const c = loadConfig({ ADVSERVE_RUNTIME: 'tfjs', ...env }, plan, cores);
+    return [c.workers, c.wasmThreads];
+  };
   t.same(split({}, 'latency', 1), [1, 1], '1 core: one single-threaded worker');
   t.same(split({}, 'latency', 2), [1, 2], '2 cores: one worker, 2 threads');
   t.same(split({}, 'latency', 16), [4, 4], '16 cores: 4 workers of 4 threads');
   t.same(split({}, 'latency', 6), [1, 4], '6 cores: 4 threads, one worker (floor)');
+});
+
+t.test('latency plan, networks in onnxruntime: the fewest threads that keep workers at most 4', async (t) => {
+  const onnx = { ADVSERVE_RUNTIME: 'onnx' };
+  t.same(split(onnx, 'latency', 1), [1, 1], '1 core');
+  t.same(split(onnx, 'latency', 2), [2, 1], '2 cores: two single-threaded workers');
+  t.same(split(onnx, 'latency', 6), [3, 2], '6 cores: 3 workers of 2 threads');
+  t.same(split(onnx, 'latency', 16), [4, 4], '16 cores: 4 workers of 4 threads');
+  t.same(split(onnx, 'latency', 64), [8, 8], '64 cores: threads capped at 8 (the pre-started pthreads)');
+  t.same(split({ ADVSERVE_RUNTIME: 'onnx', ADVSERVE_WASM_THREADS: '2' }, 'latency', 2), [1, 2], 'threads set: cores / threads workers');
+});
+
+t.test('whether the networks run in onnxruntime', async (t) => {
+  const has = () => true;
+  const hasNot = () => false;
+  t.equal(networksInOnnx('auto', 'auto', has), true);
+  t.equal(networksInOnnx('auto', 'wasm', has), true);
+  t.equal(networksInOnnx('auto', 'auto', hasNot), false, 'onnxruntime-node missing');
+  t.equal(networksInOnnx('auto', 'tensorflow', has), false, 'native tfjs runs the networks itself');
+  t.equal(networksInOnnx('tfjs', 'wasm', has), false);
+  t.equal(networksInOnnx('onnx', 'cpu', hasNot), true, 'asked for: load-passes fails loudly if missing');
 });
 
 t.test('throughput plan (eval): one single-threaded worker per core', async (t) => {

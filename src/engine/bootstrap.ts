@@ -1,6 +1,6 @@
 /** Builds a ready engine from the configuration: backend, models, and where passes run. */
 import { initBackend, type BackendOptions } from '../backend';
-import type { Config } from '../config';
+import { networksInOnnx, type Config } from '../config';
 import { bundledSpecs, readFolderSpec, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
 import { loadStoreModels } from '../models/store/startup';
@@ -48,11 +48,13 @@ export async function createRunner(config: Config, backend: string, log: BootLog
 }
 
 /**
- * The main thread computes passes itself only without workers; with workers it does the light
- * attack arithmetic, where extra XNNPACK threads would only spin against the workers.
+ * The main thread computes tfjs passes itself only without workers; with workers, or with the
+ * networks in onnxruntime, its tfjs does the light preprocessing and attack arithmetic, where
+ * extra XNNPACK threads would only spin against the workers' or onnxruntime's threads.
  */
 export function mainThreadBackendOptions(config: Config): BackendOptions {
-  return { wasmThreads: config.workers === 0 ? config.wasmThreads : 1 };
+  const passesHere = config.workers === 0 && !networksInOnnx(config.runtime, config.backend);
+  return { wasmThreads: passesHere ? config.wasmThreads : 1 };
 }
 
 export function engineOptions(config: Config) {

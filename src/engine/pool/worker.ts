@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, wasmThreadCount } from '../../backend';
+import { networksInOnnx } from '../../config';
 import { loadPasses } from '../load-passes';
 import type { ModelSpec } from '../../models/types';
 import type { ModelPasses } from '../passes';
@@ -24,7 +25,9 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
 
 async function start(): Promise<void> {
   const started = Date.now();
-  const backend = await initBackend(init.backend, { wasmThreads: init.wasmThreads });
+  // With the networks in onnxruntime, tfjs only preprocesses: XNNPACK threads would spin against onnxruntime's.
+  const tfjsThreads = networksInOnnx(init.runtime, init.backend) ? 1 : init.wasmThreads;
+  const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads });
   backendName = backend;
   const fallbacks: Record<string, string[]> = {};
   const options = { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch };

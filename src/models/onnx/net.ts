@@ -13,22 +13,12 @@ import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
 import { encodeModel } from './proto';
 
+import { onnxRuntime } from './available';
+
+export { onnxRuntime };
+
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
-
-let cached: Ort | null | undefined;
-
-/** The onnxruntime-node module, or undefined when it is not installed (or fails to load on this host). */
-export function onnxRuntime(): Ort | undefined {
-  if (cached === undefined) {
-    try {
-      cached = require('onnxruntime-node') as Ort;
-    } catch {
-      cached = null;
-    }
-  }
-  return cached ?? undefined;
-}
 
 /** One pass's results for a batch of n images. */
 export interface OnnxPassResult {
