@@ -16,7 +16,7 @@ export default tseslint.config(
   {
     // Optional native packages (tfjs-node, onnxruntime-node, the threaded wasm build) are loaded
     // with require() inside try/catch, so that advserve runs where they are missing.
-    files: ['src/backend/**', 'src/models/bundled.ts', 'src/models/onnx/net.ts', 'bench/**'],
+    files: ['src/backend/**', 'src/models/bundled.ts', 'src/models/onnx/available.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
