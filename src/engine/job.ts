@@ -49,6 +49,10 @@ export class AttackJob {
   private criterion?: Criterion;
   /** The method's options and modifiers, validated, defaults filled in. */
   private readonly options: Record<string, unknown>;
+  /** early_stop: consecutive judged iterations whose image met the goal so far, and the last judged iteration. */
+  private readonly earlyStop: number;
+  private streak = 0;
+  private judged = -1;
 
   constructor(
     private readonly image: RgbImage,
@@ -64,6 +68,7 @@ export class AttackJob {
     this.attack.modifiers = { di: options.di ? DI_DEFAULTS : undefined, ti: (options.ti as number) || undefined };
     this.labels = models[0].spec.labels;
     this.signal = params.signal;
+    this.earlyStop = (options.early_stop as number | undefined) ?? 0;
   }
 
   /** Cancellation: throws AbortedError once the signal fired (checked before every pass). */
@@ -108,8 +113,8 @@ export class AttackJob {
       this.checkCancelled();
       const pixels = (await x.data()) as Float32Array;
       const first = !probe && this.clean === undefined && iteration === 0 && diverse === undefined;
-      // Progress needs every step's probabilities; the gradient pass computes them anyway.
-      const withProbs = first || (!probe && this.params.onProgress !== undefined);
+      // Progress and early stopping need every step's probabilities; the gradient pass computes them anyway.
+      const withProbs = first || (!probe && (this.params.onProgress !== undefined || this.earlyStop > 0));
       const req = { image: pixels, height: image.height, width: image.width, cls: criterion.cls, towards: criterion.towards, diverse, withProbs, ...loss };
       const probs: Float32Array[] = [];
       // One promise per model, so that the attack can start on each model's direction while the others run.
@@ -122,12 +127,30 @@ export class AttackJob {
               const all = withEnsemble(probs);
               if (first) this.clean = all;
               this.report(iteration, iterations, all);
+              if (diverse === undefined) this.judge(iteration, all);
             }
           }
           return tf.tensor4d(grad, [1, image.height, image.width, 3]);
         }),
       );
     };
+  }
+
+  /**
+   * early_stop: counts the consecutive iterations whose image (as the step's own pass saw it)
+   * met the goal. Iterations with a diverse-inputs draw are not judged: their passes saw a
+   * transformed image.
+   */
+  private judge(iteration: number, p: Probs): void {
+    if (this.earlyStop === 0) return;
+    const cleanLabel = this.clean ? argmax(this.clean.ensemble) : -1; // only LeastLikely reads it, and it has the clean prediction
+    this.streak = this.criterion!.succeeded(argmax(p.ensemble), cleanLabel) ? this.streak + 1 : 0;
+    this.judged = iteration;
+  }
+
+  /** Asked before iteration i's step: stop when the goal has held for early_stop judged iterations, the last being i. */
+  private shouldStop(iteration: number): boolean {
+    return this.earlyStop > 0 && this.judged === iteration && this.streak >= this.earlyStop;
   }
 
   async run(): Promise<AttackOutcome> {
@@ -149,7 +172,8 @@ export class AttackJob {
         iterations: this.attack.iterationsFor(params.iterations),
         random: seededRandom(params.seed ?? 0),
       };
-      const raw = await this.attack.run(ctx, this.oracle(ctx.iterations));
+      let steps = ctx.iterations;
+      const raw = await this.attack.run(ctx, this.oracle(ctx.iterations), (i) => this.shouldStop(i) && ((steps = i), true));
       tf.dispose([lower, upper]); // not needed from here on: two full-size tensors less during the rounding
       const cleanProbs = this.clean ?? (await this.probabilities(image));
       const cleanLabel = argmax(cleanProbs.ensemble);
@@ -158,7 +182,7 @@ export class AttackJob {
       owned.push(rounded);
       const out = await tensorToImage(rounded, image);
       const after = await this.probabilities(out);
-      this.report(ctx.iterations, ctx.iterations, after);
+      this.report(steps, steps, after);
       const afterLabel = argmax(after.ensemble);
       const verdict = (p: Float32Array, q: Float32Array) => ({
         before: { label: labels[argmax(p)], prob: p[argmax(p)] },
@@ -168,7 +192,8 @@ export class AttackJob {
         image: out,
         method: params.method,
         eps: params.eps,
-        iterations: ctx.iterations,
+        iterations: steps,
+        stoppedEarly: steps < ctx.iterations,
         targeted: params.targeted,
         target: { index: criterion.cls, label: labels[criterion.cls] },
         success: criterion.succeeded(afterLabel, cleanLabel),

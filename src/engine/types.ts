@@ -34,6 +34,8 @@ export interface AttackParams extends MethodOptionValues {
   kappa?: number;
   /** Diverse inputs (Xie et al. 2019): random resize-and-pad of the model input before each gradient, with probability 0.5. */
   di?: boolean;
+  /** Stop once the goal has held for this many consecutive iterations (0/undefined = off; see the `stop` modifier). */
+  early_stop?: number;
   /** Translation-invariant smoothing (Dong et al. 2019): Gaussian kernel size applied to gradients (0/undefined = off; 7 or 15 typical). */
   ti?: number;
   /** Seeds every random choice (diverse inputs); same seed and inputs give the same output bytes. Default 0. */
@@ -74,7 +76,10 @@ export interface AttackOutcome {
   image: RgbImage;
   method: AttackMethod;
   eps: number;
+  /** Steps taken: the iterations asked for, or fewer when early_stop ended the attack. */
   iterations: number;
+  /** Whether early_stop ended the attack before its last iteration. */
+  stoppedEarly: boolean;
   targeted: boolean;
   /** The class aimed at (targeted, or untargeted least-likely) or moved away from (max-loss). */
   target: { index: number; label: string };

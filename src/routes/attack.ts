@@ -30,7 +30,8 @@ const resultHeaders = {
   'X-Advserve-Success': { type: 'string', enum: ['true', 'false'], description: 'Whether the attack reached its goal on the ensemble.' },
   'X-Advserve-Target': { type: 'string', description: 'The target label (untargeted: the label aimed at or moved away from).' },
   'X-Advserve-Linf': { type: 'number', description: 'L-infinity distance from the input, 0..255 scale.' },
-  'X-Advserve-Iterations': { type: 'integer' },
+  'X-Advserve-Iterations': { type: 'integer', description: 'Steps taken (fewer than asked when early_stop ended the attack).' },
+  'X-Advserve-Stopped-Early': { type: 'string', enum: ['true', 'false'], description: 'Whether early_stop ended the attack before its last iteration.' },
   'X-Advserve-Elapsed-Ms': { type: 'number' },
 };
 
@@ -70,6 +71,7 @@ async function sendOutcome(request: FastifyRequest, reply: FastifyReply, out: At
     'X-Advserve-Target': headerSafe(out.target.label),
     'X-Advserve-Linf': String(out.linf),
     'X-Advserve-Iterations': String(out.iterations),
+    'X-Advserve-Stopped-Early': String(out.stoppedEarly),
     'X-Advserve-Elapsed-Ms': String(Math.round(out.elapsedMs)),
     Vary: 'Accept',
   });
@@ -83,6 +85,7 @@ function resultJson(out: AttackOutcome, png: Buffer) {
     method: out.method,
     eps: out.eps,
     iterations: out.iterations,
+    stoppedEarly: out.stoppedEarly,
     targeted: out.targeted,
     target: out.target,
     success: out.success,

@@ -63,7 +63,8 @@ export const AttackJson = Type.Object(
   {
     method: StringEnum(ATTACK_METHODS),
     eps: Type.Number(),
-    iterations: Type.Integer(),
+    iterations: Type.Integer({ description: 'Steps taken: the iterations asked for, or fewer when early_stop ended the attack.' }),
+    stoppedEarly: Type.Boolean({ description: 'Whether early_stop ended the attack before its last iteration.' }),
     targeted: Type.Boolean(),
     target: Type.Object({ index: Type.Integer(), label: Type.String() }),
     success: Type.Boolean(),

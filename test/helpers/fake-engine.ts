@@ -170,6 +170,7 @@ export class FakeEngine implements AttackEngine {
       method: params.method,
       eps: params.eps,
       iterations: params.iterations,
+      stoppedEarly: false,
       targeted: params.targeted,
       target: { index: target, label: this.classLabels[target] },
       success: true,

@@ -214,8 +214,12 @@ export abstract class IterativeAttack {
     return { atX: atX!, sums };
   }
 
-  /** The loop. The oracle may batch this job's gradient requests with other jobs' (see ../scheduler). */
-  async run(ctx: AttackContext, oracle: DirectionOracle, between?: (iteration: number) => Promise<void>): Promise<tf.Tensor4D> {
+  /**
+   * The loop. The oracle may batch this job's gradient requests with other jobs' (see ../scheduler).
+   * `stop`, asked once iteration i's directions at x_i are in and before its step, ends the loop
+   * there (early stopping): x_i is the result, after i steps.
+   */
+  async run(ctx: AttackContext, oracle: DirectionOracle, stop?: (iteration: number) => boolean): Promise<tf.Tensor4D> {
     let state = this.start(ctx);
     try {
       const n = this.iterationsFor(ctx.iterations);
@@ -223,13 +227,15 @@ export abstract class IterativeAttack {
         const x = state.x;
         const diverse = this.modifiers.di ? drawDiverse(ctx.random, this.modifiers.di) : undefined;
         const probes = this.probes(x, ctx, state);
-        if (probes.length === 0) {
-          state = this.applyStep(state, await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), ctx);
-        } else {
-          const { atX, sums } = await this.sample(x, probes, i, diverse, oracle, ctx);
-          state = this.applyStep(state, atX, ctx, sums);
+        const { atX, sums } =
+          probes.length === 0
+            ? { atX: await settleAll((await oracle(x, i, diverse)).map((p) => p.then((d) => this.prepare(x, d, ctx)))), sums: [] }
+            : await this.sample(x, probes, i, diverse, oracle, ctx);
+        if (stop?.(i)) {
+          tf.dispose([...atX, ...sums]);
+          break;
         }
-        if (between) await between(i + 1);
+        state = this.applyStep(state, atX, ctx, sums);
       }
     } catch (err) {
       this.finish(state).dispose();

@@ -46,6 +46,15 @@ export const MODIFIERS = {
     }),
     kappa: Type.Number({ minimum: 0, maximum: 100, default: 0, description: 'loss=margin: the logit lead at which an image stops being pushed (C&W confidence).' }),
   },
+  stop: {
+    early_stop: Type.Integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        'Stop once the attacked models\' ensemble has met the goal (target reached, or label changed) for this many consecutive iterations, judged on the gradient passes\' own predictions (iterations with a diverse-inputs draw are not judged); 0 = off. Changes results: the output is the image at the stop, and `iterations` says how many steps ran.',
+    }),
+  },
 } as const;
 export type ModifierId = keyof typeof MODIFIERS;
 

@@ -40,7 +40,7 @@ export const ifgsmAttack = defineAttack({
   paper: { authors: 'Kurakin, Goodfellow, Bengio', year: 2017, title: 'Adversarial examples in the physical world', url: 'https://arxiv.org/abs/1607.02533' },
   summary: 'signed steps of size alpha, projected onto the eps-box each time (targeted = the toolkit\'s `iter_target`)',
   options: Type.Object({ alpha: alphaOption('1', IFGSM_DEFAULTS.alpha) }),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: (options) => new Ifgsm(options),
 });

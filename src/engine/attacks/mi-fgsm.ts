@@ -62,7 +62,7 @@ export const miFgsmAttack = defineAttack({
   paper: { authors: 'Dong et al.', year: 2018, title: 'Boosting Adversarial Attacks with Momentum', url: 'https://arxiv.org/abs/1710.06081' },
   summary: 'momentum g ← mu·g + ∇/‖∇‖₁, signed steps of alpha',
   options: Type.Object({ mu: muOption(), alpha: Type.Optional(alphaOption('eps / iterations')) }),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: (options) => new MiFgsm(options),
 });

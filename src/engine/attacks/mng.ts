@@ -81,7 +81,7 @@ export const mngL1Attack = defineAttack({
   paper: mngPaper,
   summary: 'per model: step = alpha·g/‖g‖₁ (alpha = eps/16·20/iterations·N, N values), clipped to the box, renormalised over the unclipped values, clipped again; the models\' steps averaged',
   options: Type.Object({}),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: () => new Mng('l1'),
 });
@@ -92,7 +92,7 @@ export const mngL2Attack = defineAttack({
   paper: mngPaper,
   summary: 'as mng-l1 with ‖g‖₂ and alpha = eps/16·20/iterations·√N',
   options: Type.Object({}),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: () => new Mng('l2'),
 });

@@ -38,7 +38,7 @@ export const pgdAttack = defineAttack({
   paper: { authors: 'Madry, Makelov, Schmidt, Tsipras, Vladu', year: 2018, title: 'Towards Deep Learning Models Resistant to Adversarial Attacks', url: 'https://arxiv.org/abs/1706.06083' },
   summary: 'uniform random start in the eps-box (from `seed`), then signed steps of alpha, projected each time',
   options: Type.Object({ alpha: Type.Optional(alphaOption('2.5 * eps / iterations')) }),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: (options) => new Pgd(options),
 });

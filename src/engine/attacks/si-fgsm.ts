@@ -54,7 +54,7 @@ export const siFgsmAttack = defineAttack({
     mu: muOption(),
     alpha: Type.Optional(alphaOption('eps / iterations')),
   }),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: (options) => new SiFgsm(options),
 });

@@ -62,7 +62,7 @@ export const vmiFgsmAttack = defineAttack({
     mu: muOption(),
     alpha: Type.Optional(alphaOption('eps / iterations')),
   }),
-  modifiers: ['di', 'ti', 'loss'],
+  modifiers: ['di', 'ti', 'loss', 'stop'],
   defaultIterations: 20,
   create: (options) => new VmiFgsm(options),
 });
