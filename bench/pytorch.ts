@@ -38,8 +38,10 @@ export interface TorchRun {
   blas_libs: string[];
   mkldnn: boolean;
   results: Record<string, TorchStep[]>;
-  /** Present with --loop-iters: per model. */
+  /** Present with --loop-iters: per model of --loop-of ('ensemble': the ensemble step). */
   loop?: Record<string, TorchLoop>;
+  /** Multiply-adds of one image's forward pass per model (Conv2d and Linear). */
+  macs?: Record<string, number>;
   seconds: number;
   max_rss_mb: number;
 }
