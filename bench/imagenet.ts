@@ -272,12 +272,12 @@ export function formatImagenet(r: ImagenetReport, maxOtherCores: number, host: H
   out.push(
     `start-up (load + warm-up): ${IMAGENET_SINGLE} ${secs(single.service.startMs)} s, ensemble ${secs(ensemble.service.startMs)} s (${names.service})`,
   );
-  out.push('', ...imagenetGoals(r, host));
+  out.push('', ...imagenetGoals(r, host, maxOtherCores));
   return `${out.join('\n')}\n`;
 }
 
 /** The goal figures of the ImageNet part (bench/summary.ts): the peer is PyTorch's trained mobilenet_v2 only. */
-function imagenetGoals(r: ImagenetReport, host: HostPeak): string[] {
+function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number): string[] {
   const { single, ensemble, pytorch } = r;
   if (!single || !ensemble || !pytorch) return [];
   const peer = pytorch.runs.find((t) => t.setup === pytorch.peer);
@@ -287,8 +287,8 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak): string[] {
   const members = { ensemble: IMAGENET_ENSEMBLE };
   const out = [
     `Goal figures, ImageNet (service split; PyTorch peer: torchvision mobilenet_v2 with ${IMAGENET_SINGLE}'s state_dict):`,
-    `1. ${attackFigure(`one attack, ${IMAGENET_SINGLE}`, single.service.attack, peer?.loop?.[IMAGENET_SINGLE], pytorch.peer, noPeer)}`,
-    `   ${attackFigure(`one attack, ${ens}`, ensemble.service.attack, undefined, null, noTwin)}`,
+    `1. ${attackFigure(`one attack, ${IMAGENET_SINGLE}`, single.service.attack, peer?.loop?.[IMAGENET_SINGLE], pytorch.peer, maxOtherCores, noPeer)}`,
+    `   ${attackFigure(`one attack, ${ens}`, ensemble.service.attack, undefined, null, maxOtherCores, noTwin)}`,
     ...concurrencyFigure(`2. ${IMAGENET_SINGLE}`, single.service.concurrency, batchRow(peer?.results[IMAGENET_SINGLE]), pytorch.peer, noPeer),
     ...concurrencyFigure(`   ${ens}`, ensemble.service.concurrency, undefined, null, noTwin),
   ];

@@ -17,14 +17,27 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.len
 /** "≥ 1.0 means advserve is faster" ratios, or "-". */
 const ratio = (v: number | null | undefined) => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(2));
 
+/** " (contended: ...)" when other processes used more than maxOtherCores during any of the runs. */
+function busy(others: (number | null)[], maxOtherCores: number): string {
+  if (!others.some((c) => c !== null && c > maxOtherCores)) return '';
+  return ` (contended: other processes used ${others.map((c) => (c === null ? '?' : c.toFixed(2))).join(', ')} cores)`;
+}
+
 /** 1. One attack: advserve's median against PyTorch's `loop` (the same steps at batch 1 on one image). */
-export function attackFigure(what: string, attack: PhaseResult['attack'], loop: TorchLoop | undefined, peer: string | null, noPeer?: string): string {
+export function attackFigure(
+  what: string,
+  attack: PhaseResult['attack'],
+  loop: TorchLoop | undefined,
+  peer: string | null,
+  maxOtherCores: number,
+  noPeer?: string,
+): string {
   if (!attack) return `${what}: attack not timed (--no-attack)`;
-  const adv = `advserve ${secs(attack.msMedian)} s (median of ${attack.msAll.length})`;
+  const adv = `advserve ${secs(attack.msMedian)} s (median of ${attack.msAll.length})${busy(attack.otherCores, maxOtherCores)}`;
   if (!loop) return `${what}: ${adv}; PyTorch: ${noPeer ?? 'not run'}`;
   return (
-    `${what}: ${adv}; PyTorch ${peer} ${loop.iters} steps at batch 1 ${secs(loop.ms_median)} s (median of ${loop.ms_all.length}); ` +
-    `ratio PyTorch/advserve ${ratio(loop.ms_median / attack.msMedian)} (>= 1.0: advserve faster)`
+    `${what}: ${adv}; PyTorch ${peer} ${loop.iters} steps at batch 1 ${secs(loop.ms_median)} s (median of ${loop.ms_all.length})` +
+    `${busy(loop.other_cores, maxOtherCores)}; ratio PyTorch/advserve ${ratio(loop.ms_median / attack.msMedian)} (>= 1.0: advserve faster)`
   );
 }
 
