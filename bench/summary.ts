@@ -59,10 +59,10 @@ export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt:
     ? `PyTorch ${peer} batch-${pt.batch}${pt.batch === 8 ? '' : ' (no batch-8 row in this run)'} ${pt.image_steps_per_s.toFixed(2)}: ` +
       `ratio ${ratio(c.concurrentImageStepsPerS / pt.image_steps_per_s)}`
     : `PyTorch: ${noPeer ?? 'not run'}`;
-  out.push(`  concurrent image-steps/s (${c.jobs} x ${c.iterations} / wall) ${c.concurrentImageStepsPerS.toFixed(2)}; ${vs}`);
+  out.push(`     concurrent image-steps/s (${c.jobs} x ${c.iterations} / wall) ${c.concurrentImageStepsPerS.toFixed(2)}; ${vs}`);
   if (!c.identical) {
     const differ = c.sequential.outputSha256.flatMap((h, i) => (h === c.concurrent.outputSha256[i] ? [] : [i]));
-    out.push(`  WARNING: jobs ${differ.join(', ')} gave different bytes alone and batched`);
+    out.push(`     WARNING: jobs ${differ.join(', ')} gave different bytes alone and batched`);
   }
   return out;
 }
@@ -77,15 +77,16 @@ export interface FlopRow {
 
 /** 4. GFLOP per image-step, GFLOP/s achieved and % of the host's peak, per row. */
 export function flopTable(rows: { who: string; rows: FlopRow[] }[], peak: HostPeak): string[] {
+  const wWho = Math.max(8, ...rows.map((r) => r.who.length)) + 2;
   const out = [
-    `${pad('', 10)}${pad('model', 26)}${lpad('batch', 5)}  ${lpad('GFLOP/step', 10)}  ${lpad('GFLOP/s', 8)}  ${lpad('% peak', 7)}`,
+    `${pad('', wWho)}${pad('model', 26)}${lpad('batch', 5)}  ${lpad('GFLOP/step', 10)}  ${lpad('GFLOP/s', 8)}  ${lpad('% peak', 7)}`,
   ];
   for (const { who, rows: rs } of rows) {
     for (const r of rs) {
       const g = (r.stepFlops * r.imageStepsPerS) / 1e9;
       const known = Number.isFinite(r.stepFlops);
       out.push(
-        `${pad(who, 10)}${pad(r.name, 26)}${lpad(String(r.batch), 5)}  ${lpad(known ? (r.stepFlops / 1e9).toFixed(2) : '-', 10)}  ` +
+        `${pad(who, wWho)}${pad(r.name, 26)}${lpad(String(r.batch), 5)}  ${lpad(known ? (r.stepFlops / 1e9).toFixed(2) : '-', 10)}  ` +
           `${lpad(known ? g.toFixed(1) : '-', 8)}  ${lpad(known && peak.gflops ? `${((100 * g) / peak.gflops).toFixed(1)}%` : '-', 7)}`,
       );
     }
