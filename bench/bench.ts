@@ -56,7 +56,7 @@ import { benchImages } from './images';
 import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
 import { countFlops, describePeak, hostPeak, type HostPeak, type ModelFlops } from './flops';
 import { runPytorch, type TorchOutcome } from './pytorch';
-import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, memoryFigure, torchFlopRows } from './summary';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, torchFlopRows, type Goals } from './summary';
 import type { RepeatPolicy } from './timing';
 
 const ALL_MODELS = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
@@ -256,6 +256,8 @@ interface Report {
   host: HostPeak;
   /** Per bundled model, from the compiled graph (bench/flops.ts); empty with --no-flops. */
   flops: ModelFlops[];
+  /** The goal figures' numbers (the report's last block), on the service's split. */
+  goals: Goals;
   /** With --imagenet: the ImageNet part (bench/imagenet.ts). */
   imagenet?: ImagenetReport;
   loadavg: { start: number[]; end: number[] };
@@ -297,6 +299,7 @@ async function main() {
       engineOptions: engineOptions(config),
       concurrency,
       countFlops: !flags['no-flops'],
+      peak: host,
       torch: flags['no-pytorch'] ? null : { python: flags.python!, threads, quick: flags.quick, maxOtherCores, referenceBlas: flags['reference-blas'] },
       progress,
       warnings,
@@ -409,6 +412,18 @@ async function main() {
     });
   }
 
+  const members = { ensemble: models };
+  const summary = goals(
+    {
+      phase: service,
+      loop: peerRun?.loop?.[loopName],
+      ptRows: peerRun?.results[loopName],
+      advFlops: advserveFlopRows(service.steps, flops, members),
+      torchFlops: flops.length ? torchFlopRows(peerRun, members) : [],
+      batches,
+    },
+    host,
+  );
   const cpuEnd = cpuSeconds();
   const wallS = (performance.now() - started) / 1000;
   // CPU time that other processes took from this machine while the bench ran: a contended
@@ -428,6 +443,7 @@ async function main() {
     config: configSummary(),
     host,
     flops,
+    goals: summary,
     warnings,
     advserve: { service, inProcess, perCore, processPeakRssMiB, tensorsLeaked },
     pytorch,
@@ -592,7 +608,6 @@ function goalFigures(r: Report): string[] {
   const peer = r.pytorch.runs.find((t) => t.setup === r.pytorch.peer);
   const noPeer = r.pytorch.skipped ?? 'not run';
   const what = r.models.length > 1 ? `the ${r.models.length}-model ensemble` : r.models[0];
-  const members = { ensemble: r.models };
   const out = [
     `Goal figures, bundled models (service split: ${describeSplit()}; PyTorch peer: ${r.pytorch.peer ?? '-'}):`,
     `1. ${attackFigure(`one attack (${ATTACK_ITERS}-iteration mng-l1, eps 16, 512x384, ${what})`, service.attack, peer?.loop?.[loopName], r.pytorch.peer, r.policy.maxOtherCores, noPeer)}`,
@@ -603,7 +618,8 @@ function goalFigures(r: Report): string[] {
     const peak = r.host.gflops === null ? 'peak unknown' : `peak ${r.host.gflops.toFixed(0)} GFLOP/s`;
     out.push(`4. GFLOP/s against the host's ${peak} (1 image-step = forward + input gradient = 4 x forward multiply-adds; advserve's from its compiled graphs, PyTorch's from its own modules):`);
     const skipped = r.flops.filter((f) => f.skipped);
-    out.push(...flopTable([{ who: 'advserve', rows: advserveFlopRows(service.steps, r.flops, members) }, { who: `pt ${r.pytorch.peer ?? '-'}`, rows: torchFlopRows(peer, members) }], r.host).map((l) => `   ${l}`));
+    const rows = [{ who: 'advserve', rows: r.goals.gflops.advserve }, { who: `pt ${r.pytorch.peer ?? '-'}`, rows: r.goals.gflops.pytorch }];
+    out.push(...flopTable(rows, r.host).map((l) => `   ${l}`));
     for (const f of skipped) out.push(`   ${f.id}: not counted: ${f.skipped}`);
   } else out.push('4. GFLOP/s: not counted (--no-flops)');
   out.push(`5. ${memoryFigure(service, r.batches, 'memory, the bundled models')}`);

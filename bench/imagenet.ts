@@ -24,7 +24,7 @@ import { makeSharedModelFolders, SHARED } from '../scripts/shared-models';
 import type { EngineOptions } from '../src/engine/engine';
 import { ATTACK_ITERS, runPhase, type PhaseResult } from './advserve';
 import { countFlops, type HostPeak, type ModelFlops } from './flops';
-import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, memoryFigure, torchFlopRows } from './summary';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, torchFlopRows, type Goals } from './summary';
 import { runPytorch, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
@@ -53,6 +53,8 @@ export interface ImagenetOptions {
   concurrency?: { jobs: number; iterations: number };
   /** Count each model's FLOPs from its compiled graph (main thread, after the timed phases). */
   countFlops?: boolean;
+  /** The host's peak, for the goal figures' % of peak. */
+  peak: HostPeak;
   /** null: no PyTorch run (--no-pytorch). */
   torch: { python: string; threads: number; quick: boolean; maxOtherCores: number; referenceBlas: boolean } | null;
   progress: (msg: string) => void;
@@ -77,6 +79,8 @@ export interface ImagenetReport {
   ratios?: { batch: number; service: number | null; perCore: number | null }[];
   /** Per model of the ensemble, from the compiled graph (bench/flops.ts); absent with countFlops false. */
   flops?: ModelFlops[];
+  /** The goal figures' numbers on the service's split (PyTorch ratios for the single model only). */
+  goals?: { single: Goals; ensemble: Goals };
   /** PyTorch peer's 20 batch-1 steps (ms) / advserve's 20-iteration attack (ms), single model. */
   attackRatio?: { pytorchMs: number | null; service: number | null; perCore: number | null };
 }
@@ -158,7 +162,21 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       common.progress('counting FLOPs from the compiled graphs');
       for (const spec of specs) flops.push(await countFlops(spec));
     }
-    return { shared, single, ensemble, pytorch, ratios, attackRatio, ...(o.countFlops ? { flops } : {}) };
+    const members = { ensemble: IMAGENET_ENSEMBLE };
+    const goalsOf = (p: ImagenetPhases, withTorch: boolean) =>
+      goals(
+        {
+          phase: p.service,
+          loop: withTorch ? peer?.loop?.[IMAGENET_SINGLE] : undefined,
+          ptRows: withTorch ? peer?.results[IMAGENET_SINGLE] : undefined,
+          advFlops: advserveFlopRows(p.service.steps, flops, members),
+          torchFlops: withTorch && flops.length ? torchFlopRows(peer, members) : [],
+          batches: o.batches,
+        },
+        o.peak,
+      );
+    const summary = { single: goalsOf(single, true), ensemble: goalsOf(ensemble, false) };
+    return { shared, single, ensemble, pytorch, ratios, attackRatio, goals: summary, ...(o.countFlops ? { flops } : {}) };
   } finally {
     rmSync(dir, { recursive: true, force: true }); // links and advserve.json only
   }
@@ -284,7 +302,6 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number)
   const noPeer = pytorch.skipped ?? 'not run';
   const noTwin = `no PyTorch twin for the two TF models (the peer runs ${IMAGENET_SINGLE} only)`;
   const ens = `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`;
-  const members = { ensemble: IMAGENET_ENSEMBLE };
   const out = [
     `Goal figures, ImageNet (service split; PyTorch peer: torchvision mobilenet_v2 with ${IMAGENET_SINGLE}'s state_dict):`,
     `1. ${attackFigure(`one attack, ${IMAGENET_SINGLE}`, single.service.attack, peer?.loop?.[IMAGENET_SINGLE], pytorch.peer, maxOtherCores, noPeer)}`,
@@ -292,10 +309,10 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number)
     ...concurrencyFigure(`2. ${IMAGENET_SINGLE}`, single.service.concurrency, batchRow(peer?.results[IMAGENET_SINGLE]), pytorch.peer, noPeer),
     ...concurrencyFigure(`   ${ens}`, ensemble.service.concurrency, undefined, null, noTwin),
   ];
-  if (r.flops) {
+  if (r.flops && r.goals) {
     out.push(`4. GFLOP/s against the host's peak (${host.gflops === null ? 'peak unknown' : `${host.gflops.toFixed(0)} GFLOP/s`}; 1 image-step = 4 x forward multiply-adds):`);
-    const adv = [...advserveFlopRows(single.service.steps, r.flops, members), ...advserveFlopRows(ensemble.service.steps, r.flops, members)];
-    out.push(...flopTable([{ who: 'advserve', rows: adv }, { who: `pt ${pytorch.peer ?? '-'}`, rows: torchFlopRows(peer, members) }], host).map((l) => `   ${l}`));
+    const adv = [...r.goals.single.gflops.advserve, ...r.goals.ensemble.gflops.advserve];
+    out.push(...flopTable([{ who: 'advserve', rows: adv }, { who: `pt ${pytorch.peer ?? '-'}`, rows: r.goals.single.gflops.pytorch }], host).map((l) => `   ${l}`));
   }
   out.push(`5. ${memoryFigure(ensemble.service, r.ensemble?.service.steps.ensemble?.map((x) => x.batch) ?? [], `memory, ${ens}`)}`);
   return out;

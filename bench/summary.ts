@@ -23,6 +23,13 @@ function busy(others: (number | null)[], maxOtherCores: number): string {
   return ` (contended: other processes used ${others.map((c) => (c === null ? '?' : c.toFixed(2))).join(', ')} cores)`;
 }
 
+/** PyTorch's time for the attack's steps / advserve's attack time (>= 1: advserve faster), or null. */
+export const attackRatio = (attack: PhaseResult['attack'], loop: TorchLoop | undefined) => (attack && loop ? loop.ms_median / attack.msMedian : null);
+
+/** advserve's concurrent image-steps/s / PyTorch's step row's, or null. */
+export const concurrentVsTorch = (c: ConcurrencyResult | null, pt: TorchStep | undefined) =>
+  c && pt ? c.concurrentImageStepsPerS / pt.image_steps_per_s : null;
+
 /** 1. One attack: advserve's median against PyTorch's `loop` (the same steps at batch 1 on one image). */
 export function attackFigure(
   what: string,
@@ -37,7 +44,7 @@ export function attackFigure(
   if (!loop) return `${what}: ${adv}; PyTorch: ${noPeer ?? 'not run'}`;
   return (
     `${what}: ${adv}; PyTorch ${peer} ${loop.iters} steps at batch 1 ${secs(loop.ms_median)} s (median of ${loop.ms_all.length})` +
-    `${busy(loop.other_cores, maxOtherCores)}; ratio PyTorch/advserve ${ratio(loop.ms_median / attack.msMedian)} (>= 1.0: advserve faster)`
+    `${busy(loop.other_cores, maxOtherCores)}; ratio PyTorch/advserve ${ratio(attackRatio(attack, loop))} (>= 1.0: advserve faster)`
   );
 }
 
@@ -57,7 +64,7 @@ export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt:
   ];
   const vs = pt
     ? `PyTorch ${peer} batch-${pt.batch}${pt.batch === 8 ? '' : ' (no batch-8 row in this run)'} ${pt.image_steps_per_s.toFixed(2)}: ` +
-      `ratio ${ratio(c.concurrentImageStepsPerS / pt.image_steps_per_s)}`
+      `ratio ${ratio(concurrentVsTorch(c, pt))}`
     : `PyTorch: ${noPeer ?? 'not run'}`;
   out.push(`     concurrent image-steps/s (${c.jobs} x ${c.iterations} / wall) ${c.concurrentImageStepsPerS.toFixed(2)}; ${vs}`);
   if (!c.identical) {
@@ -75,6 +82,20 @@ export interface FlopRow {
   imageStepsPerS: number;
 }
 
+export interface RatedFlopRow extends FlopRow {
+  /** Achieved GFLOP/s (NaN when the FLOPs are unknown). */
+  gflops: number;
+  /** Percent of the host's peak, or null when the peak or the FLOPs are unknown. */
+  pctPeak: number | null;
+}
+
+export function rate(rows: FlopRow[], peak: HostPeak): RatedFlopRow[] {
+  return rows.map((r) => {
+    const gflops = (r.stepFlops * r.imageStepsPerS) / 1e9;
+    return { ...r, gflops, pctPeak: peak.gflops && Number.isFinite(gflops) ? (100 * gflops) / peak.gflops : null };
+  });
+}
+
 /** 4. GFLOP per image-step, GFLOP/s achieved and % of the host's peak, per row. */
 export function flopTable(rows: { who: string; rows: FlopRow[] }[], peak: HostPeak): string[] {
   const wWho = Math.max(8, ...rows.map((r) => r.who.length)) + 2;
@@ -82,12 +103,11 @@ export function flopTable(rows: { who: string; rows: FlopRow[] }[], peak: HostPe
     `${pad('', wWho)}${pad('model', 26)}${lpad('batch', 5)}  ${lpad('GFLOP/step', 10)}  ${lpad('GFLOP/s', 8)}  ${lpad('% peak', 7)}`,
   ];
   for (const { who, rows: rs } of rows) {
-    for (const r of rs) {
-      const g = (r.stepFlops * r.imageStepsPerS) / 1e9;
+    for (const r of rate(rs, peak)) {
       const known = Number.isFinite(r.stepFlops);
       out.push(
         `${pad(who, wWho)}${pad(r.name, 26)}${lpad(String(r.batch), 5)}  ${lpad(known ? (r.stepFlops / 1e9).toFixed(2) : '-', 10)}  ` +
-          `${lpad(known ? g.toFixed(1) : '-', 8)}  ${lpad(known && peak.gflops ? `${((100 * g) / peak.gflops).toFixed(1)}%` : '-', 7)}`,
+          `${lpad(known ? r.gflops.toFixed(1) : '-', 8)}  ${lpad(r.pctPeak === null ? '-' : `${r.pctPeak.toFixed(1)}%`, 7)}`,
       );
     }
   }
@@ -124,4 +144,51 @@ export function memoryFigure(p: PhaseResult, batches: number[], what: string): s
     `${what}: ${who}, batch ${top}: ${p.stepsRssPeakMiB.toFixed(0)} MiB (goal < 1.5 GB)${note}; ` +
     `whole process incl. main thread, sampled; over the whole phase with the attacks${p.concurrency ? ' and concurrency' : ''}: ${p.rssPeakMiB.toFixed(0)} MiB`
   );
+}
+
+/** The goal figures as numbers, for --json / --json-out (the text lines above print the same). */
+export interface Goals {
+  attack: { advserveMs: number | null; pytorchMs: number | null; ratio: number | null };
+  concurrency: {
+    jobs: number;
+    iterations: number;
+    sequentialMs: number;
+    concurrentMs: number;
+    throughputRatio: number;
+    identical: boolean;
+    concurrentImageStepsPerS: number;
+    pytorchBatch: number | null;
+    pytorchImageStepsPerS: number | null;
+    ratio: number | null;
+  } | null;
+  gflops: { advserve: RatedFlopRow[]; pytorch: RatedFlopRow[] };
+  memory: { runner: string; slots: number; batch: number; stepsRssPeakMiB: number; phaseRssPeakMiB: number } | null;
+}
+
+export function goals(
+  o: { phase: PhaseResult; loop?: TorchLoop; ptRows?: TorchStep[]; advFlops: FlopRow[]; torchFlops: FlopRow[]; batches: number[] },
+  peak: HostPeak,
+): Goals {
+  const { phase: p } = o;
+  const c = p.concurrency;
+  const pt = batchRow(o.ptRows);
+  return {
+    attack: { advserveMs: p.attack?.msMedian ?? null, pytorchMs: o.loop?.ms_median ?? null, ratio: attackRatio(p.attack, o.loop) },
+    concurrency: c && {
+      jobs: c.jobs,
+      iterations: c.iterations,
+      sequentialMs: c.sequential.wallMs,
+      concurrentMs: c.concurrent.wallMs,
+      throughputRatio: c.throughputRatio,
+      identical: c.identical,
+      concurrentImageStepsPerS: c.concurrentImageStepsPerS,
+      pytorchBatch: pt?.batch ?? null,
+      pytorchImageStepsPerS: pt?.image_steps_per_s ?? null,
+      ratio: concurrentVsTorch(c, pt),
+    },
+    gflops: { advserve: rate(o.advFlops, peak), pytorch: rate(o.torchFlops, peak) },
+    memory: o.batches.length
+      ? { runner: p.runner, slots: p.slots, batch: Math.max(...o.batches), stepsRssPeakMiB: p.stepsRssPeakMiB, phaseRssPeakMiB: p.rssPeakMiB }
+      : null,
+  };
 }
