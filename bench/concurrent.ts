@@ -65,11 +65,14 @@ async function mode(engine: Engine, images: RgbImage[], iterations: number, mode
 }
 
 /**
- * `images.length` attacks of `iterations` iterations, sequential then concurrent, after one
- * untimed 1-iteration attack (first-call kernel set-up). models: the engine's default when absent.
+ * `images.length` attacks of `iterations` iterations, sequential then concurrent, after untimed
+ * 1-iteration attacks alone and all at once (first-call set-up of the batch sizes both modes
+ * run). models: the engine's default when absent.
  */
 export async function runConcurrency(engine: Engine, images: RgbImage[], iterations: number, models?: string[]): Promise<ConcurrencyResult> {
-  await engine.attack(images[0], { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0, models });
+  const warm = (img: RgbImage) => engine.attack(img, { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0, models });
+  await warm(images[0]);
+  await Promise.all(images.map(warm));
   const sequential = await mode(engine, images, iterations, models, false);
   const concurrent = await mode(engine, images, iterations, models, true);
   return {
