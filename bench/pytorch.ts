@@ -93,7 +93,7 @@ function runOnce(opts: Options, setup: string, ldPath: string | undefined): Prom
   if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
   else env.LD_LIBRARY_PATH = ldPath;
   return new Promise((resolve) => {
-    execFile(opts.python, args, { env, timeout: 360_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(opts.python, args, { env, timeout: 600_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : undefined;
       if (code === 'ENOENT') return resolve({ error: `${opts.python} not found`, skip: true });
       let parsed: unknown;
