@@ -473,7 +473,7 @@ function formatReport(r: Report): string {
   out.push(`advserve bench  ${r.date}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores (${isa}), ${m.memoryGiB} GiB; node ${r.node}`);
   out.push(`advserve: tfjs ${r.tfjs}, backend ${service.backend} (wasm simd ${r.backend.wasmSimd}, multithread ${r.backend.wasmThreads})`);
-  out.push(`configuration: ${describeConfig()}`);
+  out.push(`configuration: ${describeConfig()}; the networks ran in ${service.backend}`);
   out.push(`host: ${describeHost(r.host)}`);
   out.push(describePeak(r.host));
   const torchRuns = r.pytorch.runs;
