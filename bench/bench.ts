@@ -418,7 +418,7 @@ async function main() {
       phase: service,
       loop: peerRun?.loop?.[loopName],
       ptRows: peerRun?.results[loopName],
-      advFlops: advserveFlopRows(service.steps, flops, members),
+      advFlops: flops.length ? advserveFlopRows(service.steps, flops, members) : [],
       torchFlops: flops.length ? torchFlopRows(peerRun, members) : [],
       batches,
     },

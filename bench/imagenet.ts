@@ -169,7 +169,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
           phase: p.service,
           loop: withTorch ? peer?.loop?.[IMAGENET_SINGLE] : undefined,
           ptRows: withTorch ? peer?.results[IMAGENET_SINGLE] : undefined,
-          advFlops: advserveFlopRows(p.service.steps, flops, members),
+          advFlops: flops.length ? advserveFlopRows(p.service.steps, flops, members) : [],
           torchFlops: withTorch && flops.length ? torchFlopRows(peer, members) : [],
           batches: o.batches,
         },
