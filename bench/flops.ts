@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { buildNet } from '../src/models/registry';
+import type { NetGraph } from '../src/models/net/program';
 import type { ModelSpec } from '../src/models/types';
 
 export interface ModelFlops {
@@ -28,35 +29,40 @@ export interface ModelFlops {
 
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** Multiply-adds of one image's forward pass, from the compiled program and its shapes. */
+/** Multiply-adds of one image's forward pass through a compiled program, shapes from one probe at [h, w, 3]. */
+export function forwardMacs(graph: NetGraph, [h, w]: [number, number]): number {
+  const probe = tf.zeros([1, h, w, 3]) as tf.Tensor4D;
+  const shapes = (() => {
+    try {
+      return graph.shapes(probe);
+    } finally {
+      probe.dispose();
+    }
+  })();
+  let macs = 0;
+  for (const s of graph.steps) {
+    const out = shapes.get(s.out);
+    if (!out) continue;
+    const perImage = prod(out.slice(1));
+    if (s.desc.op === 'conv') {
+      const [kh, kw, ci] = s.desc.layer.filter.shape;
+      // conv: [kh, kw, ci, co], each output reads kh*kw*ci inputs; depthwise: [kh, kw, C, M], each reads kh*kw.
+      macs += perImage * kh * kw * (s.desc.layer.depthwise ? 1 : ci);
+    } else if (s.desc.op === 'dense') {
+      macs += perImage * s.desc.layer.kernel.shape[0];
+    }
+  }
+  return macs;
+}
+
+/** A model's FLOPs per image-step, from its compiled program (built here, freed after). */
 export async function countFlops(spec: ModelSpec): Promise<ModelFlops> {
   const quiet = { info: () => undefined, warn: () => undefined };
   const built = await buildNet(spec, quiet);
   try {
     const graph = built.net.graph?.();
     if (!graph) return { id: spec.id, forwardMacs: NaN, stepFlops: NaN, skipped: 'no compiled graph (plain tfjs fallback)' };
-    const [h, w] = spec.inputSize;
-    const probe = tf.zeros([1, h, w, 3]) as tf.Tensor4D;
-    const shapes = (() => {
-      try {
-        return graph.shapes(probe);
-      } finally {
-        probe.dispose();
-      }
-    })();
-    let macs = 0;
-    for (const s of graph.steps) {
-      const out = shapes.get(s.out);
-      if (!out) continue;
-      const perImage = prod(out.slice(1));
-      if (s.desc.op === 'conv') {
-        const [kh, kw, ci] = s.desc.layer.filter.shape;
-        // conv: [kh, kw, ci, co], each output reads kh*kw*ci inputs; depthwise: [kh, kw, C, M], each reads kh*kw.
-        macs += perImage * kh * kw * (s.desc.layer.depthwise ? 1 : ci);
-      } else if (s.desc.op === 'dense') {
-        macs += perImage * s.desc.layer.kernel.shape[0];
-      }
-    }
+    const macs = forwardMacs(graph, spec.inputSize);
     return { id: spec.id, forwardMacs: macs, stepFlops: 4 * macs };
   } finally {
     built.net.dispose();
@@ -86,20 +92,13 @@ export interface HostPeak {
  * parts) and Intel with two 512-bit FMA units: 2 x 16 x 2 = 64 (an Intel part with one 512-bit
  * unit has 32: override with --peak-gflops).
  */
-export function hostPeak(override?: number): HostPeak {
-  let info = '';
-  try {
-    info = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    /* not Linux */
-  }
+export function hostPeak(override?: number, info = readCpuinfo(), cores = os.availableParallelism()): HostPeak {
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
   const flags = new Set((field('flags') ?? '').split(/\s+/));
   const vendor = field('vendor_id') ?? 'unknown';
   const family = field('cpu family') === undefined ? null : Number(field('cpu family'));
   const mhzRaw = field('cpu MHz');
   const mhz = mhzRaw === undefined || !(Number(mhzRaw) > 0) ? null : Number(mhzRaw);
-  const cores = os.availableParallelism();
   let isa: string;
   let flopPerCycle: number;
   let assumption: string;
@@ -137,6 +136,14 @@ export function hostPeak(override?: number): HostPeak {
     gflops: override ?? computed,
     overridden: override !== undefined,
   };
+}
+
+function readCpuinfo(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return ''; // not Linux
+  }
 }
 
 /** One line describing the peak and how it was reached. */
