@@ -33,7 +33,7 @@ export interface ConcurrencyResult {
   concurrentImageStepsPerS: number;
 }
 
-/** Targets cycle over these class indices (valid for the 5 nsfwjs classes and for ImageNet). */
+/** Targets cycle over these class indices by default (valid for the 5 nsfwjs classes and for ImageNet). */
 const TARGETS = [0, 1, 3, 4];
 
 export const percentile = (xs: number[], p: number) => {
@@ -41,11 +41,18 @@ export const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
 
-async function mode(engine: Engine, images: RgbImage[], iterations: number, models: string[] | undefined, concurrent: boolean): Promise<ConcurrencyMode> {
+interface Jobs {
+  images: RgbImage[];
+  iterations: number;
+  models?: string[];
+  targets: number[];
+}
+
+async function mode(engine: Engine, { images, iterations, models, targets }: Jobs, concurrent: boolean): Promise<ConcurrencyMode> {
   const before = { n: engine.metrics.batchSize.total, mean: engine.metrics.batchSize.mean };
   const one = async (img: RgbImage, i: number) => {
     const t0 = performance.now();
-    const out = await engine.attack(img, { method: 'mng-l1', eps: 16, iterations, targeted: true, target: TARGETS[i % TARGETS.length], models, seed: i });
+    const out = await engine.attack(img, { method: 'mng-l1', eps: 16, iterations, targeted: true, target: targets[i % targets.length], models, seed: i });
     return { ms: performance.now() - t0, success: out.success, sha: createHash('sha256').update(out.image.rgb).digest('hex') };
   };
   const t0 = performance.now();
@@ -67,14 +74,21 @@ async function mode(engine: Engine, images: RgbImage[], iterations: number, mode
 /**
  * `images.length` attacks of `iterations` iterations, sequential then concurrent, after untimed
  * 1-iteration attacks alone and all at once (first-call set-up of the batch sizes both modes
- * run). models: the engine's default when absent.
+ * run). models: the engine's default when absent; job i aims at targets[i % targets.length].
  */
-export async function runConcurrency(engine: Engine, images: RgbImage[], iterations: number, models?: string[]): Promise<ConcurrencyResult> {
+export async function runConcurrency(
+  engine: Engine,
+  images: RgbImage[],
+  iterations: number,
+  models?: string[],
+  targets: number[] = TARGETS,
+): Promise<ConcurrencyResult> {
   const warm = (img: RgbImage) => engine.attack(img, { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0, models });
   await warm(images[0]);
   await Promise.all(images.map(warm));
-  const sequential = await mode(engine, images, iterations, models, false);
-  const concurrent = await mode(engine, images, iterations, models, true);
+  const jobs = { images, iterations, models, targets };
+  const sequential = await mode(engine, jobs, false);
+  const concurrent = await mode(engine, jobs, true);
   return {
     jobs: images.length,
     iterations,
