@@ -56,7 +56,7 @@ import { benchImages } from './images';
 import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
 import { countFlops, describePeak, hostPeak, type HostPeak, type ModelFlops } from './flops';
 import { runPytorch, type TorchOutcome } from './pytorch';
-import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, torchFlopRows, type Goals } from './summary';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import type { RepeatPolicy } from './timing';
 
 const ALL_MODELS = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
@@ -620,6 +620,8 @@ function goalFigures(r: Report): string[] {
     const skipped = r.flops.filter((f) => f.skipped);
     const rows = [{ who: 'advserve', rows: r.goals.gflops.advserve }, { who: `pt ${r.pytorch.peer ?? '-'}`, rows: r.goals.gflops.pytorch }];
     out.push(...flopTable(rows, r.host).map((l) => `   ${l}`));
+    const ceiling = sgemmLine(peer, r.host);
+    if (ceiling) out.push(`   ${ceiling}`);
     for (const f of skipped) out.push(`   ${f.id}: not counted: ${f.skipped}`);
   } else out.push('4. GFLOP/s: not counted (--no-flops)');
   out.push(`5. ${memoryFigure(service, r.batches, 'memory, the bundled models')}`);

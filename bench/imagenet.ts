@@ -24,7 +24,7 @@ import { makeSharedModelFolders, SHARED } from '../scripts/shared-models';
 import type { EngineOptions } from '../src/engine/engine';
 import { ATTACK_ITERS, runPhase, type PhaseResult } from './advserve';
 import { countFlops, type HostPeak, type ModelFlops } from './flops';
-import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, torchFlopRows, type Goals } from './summary';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import { runPytorch, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
@@ -313,6 +313,8 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number)
     out.push(`4. GFLOP/s against the host's peak (${host.gflops === null ? 'peak unknown' : `${host.gflops.toFixed(0)} GFLOP/s`}; 1 image-step = 4 x forward multiply-adds):`);
     const adv = [...r.goals.single.gflops.advserve, ...r.goals.ensemble.gflops.advserve];
     out.push(...flopTable([{ who: 'advserve', rows: adv }, { who: `pt ${pytorch.peer ?? '-'}`, rows: r.goals.single.gflops.pytorch }], host).map((l) => `   ${l}`));
+    const ceiling = sgemmLine(peer, host);
+    if (ceiling) out.push(`   ${ceiling}`);
   }
   out.push(`5. ${memoryFigure(ensemble.service, r.ensemble?.service.steps.ensemble?.map((x) => x.batch) ?? [], `memory, ${ens}`)}`);
   return out;

@@ -42,6 +42,8 @@ export interface TorchRun {
   loop?: Record<string, TorchLoop>;
   /** Multiply-adds of one image's forward pass per model (Conv2d and Linear). */
   macs?: Record<string, number>;
+  /** Best of 5 products of two 2048x2048 float32 matrices at the run's threads, GFLOP/s. */
+  sgemm_gflops?: number;
   seconds: number;
   max_rss_mb: number;
 }

@@ -27,6 +27,9 @@ With --loop-iters K (and --loop-reps R), also times K consecutive steps at batch
 alone; the name "ensemble" is the ensemble step over all --models, one gradient through each
 model, each with its own resize and scaling, stepping on the sign of their mean): "loop" in the JSON.
 
+"sgemm_gflops" in the JSON: the best of 5 products of two 2048x2048 float32 matrices at --threads
+(2 x 2048^3 FLOPs each), a practical ceiling for the host's peak in the bench's GFLOP/s table.
+
 "macs" in the JSON: multiply-adds of one image's forward pass per model, counted with forward
 hooks on every Conv2d (groups included) and Linear module from the output shapes it produced.
 
@@ -277,6 +280,18 @@ def main():
         return total[0]
 
     macs = {m: count_macs(m) for m in model_ids}
+
+    def sgemm_gflops(n=2048, reps=5):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b  # warm-up
+        best = min(timed(lambda: a @ b) for _ in range(reps))
+        return 2.0 * n ** 3 / best / 1e9
+
+    def timed(f):
+        t0 = time.perf_counter()
+        f()
+        return time.perf_counter() - t0
+
     results = {}
     loops = {}
     started = time.perf_counter()
@@ -301,6 +316,7 @@ def main():
         "results": results,
         **({"loop": loops} if loops else {}),
         "macs": macs,
+        "sgemm_gflops": sgemm_gflops(),
         "seconds": time.perf_counter() - started,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }))

@@ -114,6 +114,13 @@ export function flopTable(rows: { who: string; rows: FlopRow[] }[], peak: HostPe
   return out;
 }
 
+/** The practical ceiling beside the peak: PyTorch's 2048x2048 sgemm on the same threads. */
+export function sgemmLine(run: TorchRun | undefined, peak: HostPeak): string | null {
+  if (run?.sgemm_gflops === undefined) return null;
+  const pct = peak.gflops ? ` (${((100 * run.sgemm_gflops) / peak.gflops).toFixed(0)}% of the peak)` : '';
+  return `ceiling check: PyTorch ${run.setup} 2048x2048 sgemm on ${run.threads} threads: ${run.sgemm_gflops.toFixed(1)} GFLOP/s${pct}`;
+}
+
 /** advserve's step rows with FLOPs from the compiled graphs (an ensemble's are its members' sum). */
 export function advserveFlopRows(steps: PhaseResult['steps'], flops: ModelFlops[], members: Record<string, string[]>): FlopRow[] {
   const per = new Map(flops.map((f) => [f.id, f.stepFlops]));
