@@ -7,19 +7,24 @@
  *    calls gradients.ts's batchDirections: forward + input gradient of the target's
  *    cross-entropy on [N, 384, 512, 3] user-size images, resize inside the gradient), then
  *    a signed step clipped to the eps-box. With k slots (workers), k batches run at once;
- *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all).
+ *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all);
+ *  - optionally, concurrent attacks against the same in sequence (./concurrent).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { Engine, ENGINE_DEFAULTS } from '../src/engine/engine';
+import { Engine, ENGINE_DEFAULTS, type EngineOptions } from '../src/engine/engine';
 import type { GradRequest } from '../src/engine/gradients';
 import { WorkerPool } from '../src/engine/pool/pool';
 import { LocalRunner, type GradientRunner } from '../src/engine/runner';
 import type { RgbImage } from '../src/images/types';
 import { loadPasses, type NetRuntime } from '../src/engine/load-passes';
 import type { ModelSpec } from '../src/models/types';
+import { runConcurrency, type ConcurrencyResult } from './concurrent';
 import { median, otherCpuProbe, timeRepeated, type RepeatPolicy } from './timing';
+
+/** Iterations of the timed mng-l1 attacks. */
+export const ATTACK_ITERS = 20;
 
 export interface LoadInfo {
   id: string;
@@ -81,6 +86,10 @@ export interface PhaseResult {
   classify: ClassifyResult | null;
   /** Highest RSS sampled during this phase (every 100 ms and after every timed step), MiB. */
   rssPeakMiB: number;
+  /** The same, over the start-up and the step rows only (before any attack), MiB. */
+  stepsRssPeakMiB: number;
+  /** Sequential vs concurrent attacks on this phase's engine (PhaseOptions.concurrency), else null. */
+  concurrency: ConcurrencyResult | null;
 }
 
 /** The main thread's tfjs backend: the engine's attack arithmetic runs there in every configuration. */
@@ -183,6 +192,10 @@ export interface PhaseOptions {
   warnings: string[];
   /** With several models: time only the ensemble's step, not each model's alone (default false). */
   ensembleOnly?: boolean;
+  /** The engine's options (engineOptions(config), as the service builds it); default ENGINE_DEFAULTS. */
+  engineOptions?: Partial<EngineOptions>;
+  /** After the timed attacks: `jobs` attacks of `iterations` in sequence, then at once (bench/concurrent.ts). */
+  concurrency?: { jobs: number; iterations: number };
 }
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
@@ -237,9 +250,11 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       }
     }
 
+    const stepsRssPeak = rssPeak;
     let attack: AttackResult | null = null;
     let classify: ClassifyResult | null = null;
-    const engine = new Engine(runner, ENGINE_DEFAULTS, o.backend);
+    let concurrency: ConcurrencyResult | null = null;
+    const engine = new Engine(runner, { ...ENGINE_DEFAULTS, ...o.engineOptions }, o.backend);
     try {
       if (o.attackReps > 0) {
         const image = o.images[0];
@@ -249,11 +264,34 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
         classify = await timeClassify(engine, ids, image, 5);
         o.progress(`${label}: classify ${classify.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
       }
+      if (o.concurrency) {
+        const { jobs, iterations } = o.concurrency;
+        const images = Array.from({ length: jobs }, (_, i) => o.images[i % o.images.length]);
+        o.progress(`${label}: ${jobs} mng-l1 attacks x ${iterations} iterations, one after another, then all at once`);
+        concurrency = await runConcurrency(engine, images, iterations, ids);
+        sample();
+        o.progress(
+          `${label}: sequential ${(concurrency.sequential.wallMs / 1000).toFixed(1)} s, concurrent ${(concurrency.concurrent.wallMs / 1000).toFixed(1)} s, ` +
+            `identical bytes: ${concurrency.identical ? 'yes' : 'no'}`,
+        );
+      }
     } finally {
       sample();
       await engine.dispose(); // disposes the runner (terminates workers, frees models)
     }
-    return { runner: o.workers > 0 ? 'pool' : 'in-process', slots, backend, startMs, loads, steps, attack, classify, rssPeakMiB: rssPeak / (1 << 20) };
+    return {
+      runner: o.workers > 0 ? 'pool' : 'in-process',
+      slots,
+      backend,
+      startMs,
+      loads,
+      steps,
+      attack,
+      classify,
+      rssPeakMiB: rssPeak / (1 << 20),
+      stepsRssPeakMiB: stepsRssPeak / (1 << 20),
+      concurrency,
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -286,7 +324,7 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
   for (let i = 0; i < reps; i++) {
     const probe = otherCpuProbe();
     const t0 = performance.now();
-    const out = await engine.attack(image, { method: 'mng-l1', eps: 16, iterations: 20, targeted: true, target: least.index, models, seed: 0 });
+    const out = await engine.attack(image, { method: 'mng-l1', eps: 16, iterations: ATTACK_ITERS, targeted: true, target: least.index, models, seed: 0 });
     msAll.push(performance.now() - t0);
     otherCores.push(probe());
     engineElapsedMs.push(out.elapsedMs);

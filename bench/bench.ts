@@ -31,19 +31,32 @@
  *                                       temp dir, beside PyTorch's mobilenet_v2 with the same state_dict;
  *                                       skipped (with a note) when DIR is absent
  *   npm run bench -- --imagenet-only    the ImageNet part alone (no bundled-model table)
+ *   npm run bench -- --concurrency-jobs N --concurrency-iters K   the concurrency section on the service's
+ *                                       engine: N attacks of K iterations in sequence, then at once
+ *                                       (default 8 x 20; --quick 4 x 5); --no-concurrency skips it
+ *   npm run bench -- --peak-gflops N    the host's fp32 peak for the GFLOP/s table, instead of the one
+ *                                       computed from /proc/cpuinfo (cores x "cpu MHz" x FLOP/cycle)
+ *   npm run bench -- --no-flops         skip counting FLOPs (the GFLOP/s table needs the compiled graphs)
+ *
+ * The report ends with the goal figures (bench/summary.ts): one attack against PyTorch's same
+ * 20 ensemble steps, concurrent against sequential attacks, GFLOP/s against the host's peak,
+ * and the worker's peak RSS at batch 8.
  *
  * See docs/PERFORMANCE.md for what is measured and for this machine's numbers.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { loadConfig } from '../src/config';
+import { engineOptions } from '../src/engine/bootstrap';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { bundledSpecs } from '../src/models/registry';
-import { runPhase, startBackend, type BackendInfo, type PhaseResult, type StepResult } from './advserve';
+import { ATTACK_ITERS, runPhase, startBackend, type BackendInfo, type PhaseResult, type StepResult } from './advserve';
 import { benchImages } from './images';
 import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
+import { countFlops, describePeak, hostPeak, type HostPeak, type ModelFlops } from './flops';
 import { runPytorch, type TorchOutcome } from './pytorch';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import type { RepeatPolicy } from './timing';
 
 const ALL_MODELS = ['inception_v3', 'mobilenet_v2', 'mobilenet_v2_mid'];
@@ -74,6 +87,11 @@ const { values: flags } = parseArgs({
     imagenet: { type: 'boolean', default: false },
     'imagenet-only': { type: 'boolean', default: false },
     shared: { type: 'string' },
+    'concurrency-jobs': { type: 'string' },
+    'concurrency-iters': { type: 'string' },
+    'no-concurrency': { type: 'boolean', default: false },
+    'peak-gflops': { type: 'string' },
+    'no-flops': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowPositionals: false,
@@ -111,7 +129,7 @@ for (const [flag, name] of Object.entries(FLAG_VARS)) {
   const v = flags[flag as keyof typeof FLAG_VARS];
   if (v !== undefined) flagEnv[name] = v;
 }
-const { workers, wasmThreads, microBatch, runtime } = (() => {
+const config = (() => {
   try {
     return loadConfig({ ...process.env, ...flagEnv });
   } catch (err) {
@@ -121,13 +139,50 @@ const { workers, wasmThreads, microBatch, runtime } = (() => {
     throw new Error(msg, { cause: err });
   }
 })();
+const { workers, wasmThreads, microBatch, runtime } = config;
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
+const concurrency = flags['no-concurrency']
+  ? undefined
+  : {
+      jobs: int('concurrency-jobs', flags['concurrency-jobs'], flags.quick ? 4 : 8, 1),
+      iterations: int('concurrency-iters', flags['concurrency-iters'], flags.quick ? 5 : 20, 1),
+    };
+const peakOverride = flags['peak-gflops'] === undefined ? undefined : Number(flags['peak-gflops']);
+if (peakOverride !== undefined && !(peakOverride > 0)) throw new Error('--peak-gflops must be a positive number');
+
 const maxOtherCores = Number(flags['max-other-cores']);
 if (!(maxOtherCores > 0)) throw new Error('--max-other-cores must be a positive number');
 const policy: RepeatPolicy = flags.quick
   ? { warmup: 1, minReps: 2, maxReps: 3, budgetMs: 1500, maxOtherCores, discardBudgetMs: 3000 }
   : { warmup: 1, minReps: 3, maxReps: 8, budgetMs: 4000, maxOtherCores, discardBudgetMs: 8000 };
+
+const configSummary = () => ({
+  workers,
+  wasmThreads,
+  microBatch,
+  maxBatch: config.maxBatch,
+  batchWaitMs: config.batchWaitMs,
+  runtime,
+});
+const describeSplit = () =>
+  `${workers} worker(s) x ${wasmThreads} thread(s), micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}`;
+const describeConfig = () =>
+  `${describeSplit()} (loadConfig: the defaults \`npm start\` runs, with any ADVSERVE_* variables and flags given)`;
+const describeHost = (h: HostPeak) => {
+  let flagsLine = '';
+  try {
+    flagsLine = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {
+    /* not Linux */
+  }
+  const simd = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'amx_tile'].filter((f) =>
+    new RegExp(`\\b${f}\\b`).test(flagsLine),
+  );
+  return `${h.cpu} (${h.vendor}, family ${h.family ?? '?'}), ${h.cores} cores, ${h.mhz === null ? 'MHz unknown' : `${h.mhz.toFixed(0)} MHz`}, flags: ${simd.join(' ') || 'unknown'}`;
+};
+/** Name of the PyTorch loop that mirrors the timed attack: the ensemble step, or the one model's. */
+const loopName = models.length > 1 ? 'ensemble' : models[0];
 
 const progress = (msg: string) => {
   if (!flags.json) process.stderr.write(`[bench] ${msg}\n`);
@@ -196,6 +251,13 @@ interface Report {
   };
   pytorch: TorchOutcome;
   ratios: Record<string, { batch: number; service: number | null; inProcess: number | null; perCore: number | null }[]>;
+  /** The service's configuration as loadConfig gives it (defaults, ADVSERVE_* and the flags). */
+  config: ReturnType<typeof configSummary>;
+  host: HostPeak;
+  /** Per bundled model, from the compiled graph (bench/flops.ts); empty with --no-flops. */
+  flops: ModelFlops[];
+  /** The goal figures' numbers (the report's last block), on the service's split. */
+  goals: Goals;
   /** With --imagenet: the ImageNet part (bench/imagenet.ts). */
   imagenet?: ImagenetReport;
   loadavg: { start: number[]; end: number[] };
@@ -216,7 +278,8 @@ async function main() {
   const cores = os.availableParallelism();
   const timePerCore = workers > 0 && wasmThreads > 1 && !flags['no-per-core'];
   const maxStreams = Math.max(1, workers, timePerCore ? cores : 0);
-  const { images, source } = await benchImages(flags.images, Math.max(...batches) * maxStreams);
+  const { images, source } = await benchImages(flags.images, Math.max(Math.max(...batches) * maxStreams, concurrency?.jobs ?? 0));
+  const host = hostPeak(peakOverride);
   progress(`input: ${source}`);
 
   const warnings: string[] = [];
@@ -233,6 +296,10 @@ async function main() {
       batches,
       policy,
       attackReps,
+      engineOptions: engineOptions(config),
+      concurrency,
+      countFlops: !flags['no-flops'],
+      peak: host,
       torch: flags['no-pytorch'] ? null : { python: flags.python!, threads, quick: flags.quick, maxOtherCores, referenceBlas: flags['reference-blas'] },
       progress,
       warnings,
@@ -255,6 +322,8 @@ async function main() {
       policy,
       runtime,
       split: { workers, wasmThreads, microBatch },
+      config: configSummary(),
+      host,
       warnings,
       imagenet,
       processPeakRssMiB: process.resourceUsage().maxRSS / 1024,
@@ -275,7 +344,11 @@ async function main() {
       `input: ${source}`,
       `command: ${report.command}`,
       '',
-      formatImagenet(imagenet, maxOtherCores),
+      `configuration: ${describeConfig()}`,
+      `host: ${describeHost(host)}`,
+      describePeak(host),
+      '',
+      formatImagenet(imagenet, maxOtherCores, host),
       ...warnings.map((wn) => `warning: ${wn}`),
       `other processes during the run: ${otherCpuS === null ? 'unknown' : `${otherCpuS.toFixed(0)} CPU-s (${report.otherCoresAvg!.toFixed(2)} cores on average)`}; ` +
         `load average ${loadStart[0].toFixed(2)} at start, ${report.loadavg.end[0].toFixed(2)} at end; wall ${wallS.toFixed(0)} s`,
@@ -289,7 +362,7 @@ async function main() {
   const tensorsBefore = tf.memory().numTensors;
   const common = { microBatch, runtime, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
-  const service = await runPhase({ ...common, workers, wasmThreads, attackReps });
+  const service = await runPhase({ ...common, workers, wasmThreads, attackReps, engineOptions: engineOptions(config), concurrency });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;
   const inProcess =
     workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, wasmThreads: 1, attackReps: 0 }) : null;
@@ -309,12 +382,20 @@ async function main() {
       maxOtherCores,
       referenceBlas: flags['reference-blas'],
       progress,
+      // The network work of the timed attack: its steps at batch 1 on one image, through every model.
+      extraArgs: attackReps > 0 ? ['--loop-iters', String(ATTACK_ITERS), '--loop-reps', String(attackReps), '--loop-of', loopName] : [],
     });
     // The table repeats it; with --json this stderr line is the only human-readable trace.
     if (pytorch.skipped) process.stderr.write(`PyTorch column skipped: ${pytorch.skipped}\n`);
   }
   const imagenet = flags.imagenet ? await imagenetPart() : undefined;
   if (imagenet?.skipped) process.stderr.write(`ImageNet part skipped: ${imagenet.skipped}\n`);
+  // Last, on the main thread: compiling the graphs grows its wasm heap, which never shrinks.
+  const flops: ModelFlops[] = [];
+  if (!flags['no-flops']) {
+    progress('counting FLOPs from the compiled graphs');
+    for (const spec of specs) flops.push(await countFlops(spec));
+  }
   const peerRun = pytorch.runs.find((r) => r.setup === pytorch.peer);
   const ratios: Report['ratios'] = {};
   for (const [name, rows] of Object.entries(service.steps)) {
@@ -331,6 +412,18 @@ async function main() {
     });
   }
 
+  const members = { ensemble: models };
+  const summary = goals(
+    {
+      phase: service,
+      loop: peerRun?.loop?.[loopName],
+      ptRows: peerRun?.results[loopName],
+      advFlops: flops.length ? advserveFlopRows(service.steps, flops, members) : [],
+      torchFlops: flops.length ? torchFlopRows(peerRun, members) : [],
+      batches,
+    },
+    host,
+  );
   const cpuEnd = cpuSeconds();
   const wallS = (performance.now() - started) / 1000;
   // CPU time that other processes took from this machine while the bench ran: a contended
@@ -347,6 +440,10 @@ async function main() {
     models,
     batches,
     policy,
+    config: configSummary(),
+    host,
+    flops,
+    goals: summary,
     warnings,
     advserve: { service, inProcess, perCore, processPeakRssMiB, tensorsLeaked },
     pytorch,
@@ -376,6 +473,9 @@ function formatReport(r: Report): string {
   out.push(`advserve bench  ${r.date}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores (${isa}), ${m.memoryGiB} GiB; node ${r.node}`);
   out.push(`advserve: tfjs ${r.tfjs}, backend ${service.backend} (wasm simd ${r.backend.wasmSimd}, multithread ${r.backend.wasmThreads})`);
+  out.push(`configuration: ${describeConfig()}; the networks ran in ${service.backend}`);
+  out.push(`host: ${describeHost(r.host)}`);
+  out.push(describePeak(r.host));
   const torchRuns = r.pytorch.runs;
   if (torchRuns.length) {
     const t = torchRuns[0];
@@ -491,7 +591,8 @@ function formatReport(r: Report): string {
   if (inProcess) out.push(`  1 thread ${(inProcess.startMs / 1000).toFixed(1)} s [${loads(inProcess)}]`);
   for (const wn of r.warnings) out.push(`warning: ${wn}`);
   if (r.advserve.tensorsLeaked !== 0) out.push(`warning: ${r.advserve.tensorsLeaked} tensor(s) left allocated on the main thread after the phases`);
-  if (r.imagenet) out.push('', formatImagenet(r.imagenet, r.policy.maxOtherCores).trimEnd());
+  out.push('', ...goalFigures(r));
+  if (r.imagenet) out.push('', formatImagenet(r.imagenet, r.policy.maxOtherCores, r.host).trimEnd());
   const other =
     r.otherCoresAvg === null ? 'unknown' : `${r.otherCpuS!.toFixed(0)} CPU-s (${r.otherCoresAvg.toFixed(2)} cores on average)`;
   out.push(`other processes during the run: ${other}; load average ${r.loadavg.start[0].toFixed(2)} at start, ${r.loadavg.end[0].toFixed(2)} at end; wall ${r.wallS.toFixed(0)} s`);
@@ -499,6 +600,32 @@ function formatReport(r: Report): string {
     out.push('WARNING: other processes were using the CPU during this run; its numbers are slower and noisier than a quiet machine gives.');
   }
   return `${out.join('\n')}\n`;
+}
+
+/** The goal figures for the bundled models on the service's split (bench/summary.ts). */
+function goalFigures(r: Report): string[] {
+  const { service } = r.advserve;
+  const peer = r.pytorch.runs.find((t) => t.setup === r.pytorch.peer);
+  const noPeer = r.pytorch.skipped ?? 'not run';
+  const what = r.models.length > 1 ? `the ${r.models.length}-model ensemble` : r.models[0];
+  const out = [
+    `Goal figures, bundled models (service split: ${describeSplit()}; PyTorch peer: ${r.pytorch.peer ?? '-'}):`,
+    `1. ${attackFigure(`one attack (${ATTACK_ITERS}-iteration mng-l1, eps 16, 512x384, ${what})`, service.attack, peer?.loop?.[loopName], r.pytorch.peer, r.policy.maxOtherCores, noPeer)}`,
+    ...concurrencyFigure(`2. concurrency (${what})`, service.concurrency, batchRow(peer?.results[loopName]), r.pytorch.peer, noPeer),
+    '3. ImageNet: ' + (r.imagenet ? 'see the ImageNet part below' : 'not run (--imagenet)'),
+  ];
+  if (r.flops.length) {
+    const peak = r.host.gflops === null ? 'peak unknown' : `peak ${r.host.gflops.toFixed(0)} GFLOP/s`;
+    out.push(`4. GFLOP/s against the host's ${peak} (1 image-step = forward + input gradient = 4 x forward multiply-adds; advserve's from its compiled graphs, PyTorch's from its own modules):`);
+    const skipped = r.flops.filter((f) => f.skipped);
+    const rows = [{ who: 'advserve', rows: r.goals.gflops.advserve }, { who: `pt ${r.pytorch.peer ?? '-'}`, rows: r.goals.gflops.pytorch }];
+    out.push(...flopTable(rows, r.host).map((l) => `   ${l}`));
+    const ceiling = sgemmLine(peer, r.host);
+    if (ceiling) out.push(`   ${ceiling}`);
+    for (const f of skipped) out.push(`   ${f.id}: not counted: ${f.skipped}`);
+  } else out.push('4. GFLOP/s: not counted (--no-flops)');
+  out.push(`5. ${memoryFigure(service, r.batches, 'memory, the bundled models')}`);
+  return out;
 }
 
 main().catch((err) => {

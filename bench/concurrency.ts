@@ -1,7 +1,8 @@
 /**
  * `npm run bench:concurrency`: 8 targeted mng-l1 attacks (20 iterations, different images and
  * targets) run one after another, then all 8 at once on the same engine, so that the scheduler
- * batches their gradient passes. Prints the throughput ratio, p50/p95 latency, mean batch size.
+ * batches their gradient passes (bench/concurrent.ts). Prints the throughput ratio, p50/p95
+ * latency, mean batch size, and whether every job's output bytes were the same both ways.
  *
  *   npm run bench:concurrency                    synthetic 512x384 images, the service's defaults
  *   npm run bench:concurrency -- --images DIR    real photos (cover-resized to 512x384)
@@ -10,8 +11,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
 import { createEngine } from '../src/engine/bootstrap';
-import type { Engine } from '../src/engine/engine';
-import type { RgbImage } from '../src/images/types';
+import { percentile, runConcurrency, type ConcurrencyMode } from './concurrent';
 import { folderImages, syntheticImage } from './images';
 
 const { values: flags } = parseArgs({
@@ -27,35 +27,6 @@ const { values: flags } = parseArgs({
   },
 });
 
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-
-interface Phase {
-  wallMs: number;
-  latenciesMs: number[];
-  meanBatch: number;
-  successes: number;
-}
-
-async function phase(engine: Engine, images: RgbImage[], iterations: number, concurrent: boolean): Promise<Phase> {
-  const before = { n: engine.metrics.batchSize.total, mean: engine.metrics.batchSize.mean };
-  const one = async (img: RgbImage, i: number) => {
-    const t0 = performance.now();
-    const out = await engine.attack(img, { method: 'mng-l1', eps: 16, iterations, targeted: true, target: [0, 1, 3, 4][i % 4] });
-    return { ms: performance.now() - t0, success: out.success };
-  };
-  const t0 = performance.now();
-  const results = concurrent ? await Promise.all(images.map(one)) : [];
-  if (!concurrent) for (const [i, img] of images.entries()) results.push(await one(img, i));
-  const wallMs = performance.now() - t0;
-  const after = { n: engine.metrics.batchSize.total, mean: engine.metrics.batchSize.mean };
-  // Mean batch size of this phase alone, from the running totals.
-  const meanBatch = (after.mean * after.n - before.mean * before.n) / Math.max(1, after.n - before.n);
-  return { wallMs, latenciesMs: results.map((r) => r.ms), meanBatch, successes: results.filter((r) => r.success).length };
-}
-
 async function main() {
   const jobs = Number(flags.jobs);
   const iterations = Number(flags.iterations);
@@ -70,15 +41,11 @@ async function main() {
   const images = flags.images ? (await folderImages(flags.images, jobs)).images : Array.from({ length: jobs }, (_, i) => syntheticImage(i));
   while (images.length < jobs) images.push(images[images.length % Math.max(1, images.length)]);
   process.stderr.write(`bench:concurrency: ${jobs} attacks x ${iterations} iterations, workers ${config.workers} x ${config.wasmThreads} thread(s), runtime ${config.runtime}, max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n`);
-  // Warm-up: one short attack, so first-call kernel set-up is not timed.
-  await engine.attack(images[0], { method: 'mng-l1', eps: 16, iterations: 1, targeted: true, target: 0 });
-  process.stderr.write('sequential...\n');
-  const sequential = await phase(engine, images, iterations, false);
-  process.stderr.write('concurrent...\n');
-  const concurrent = await phase(engine, images, iterations, true);
+  process.stderr.write('sequential, then concurrent...\n');
+  const { sequential, concurrent, identical } = await runConcurrency(engine, images.slice(0, jobs), iterations);
   await engine.dispose();
 
-  const row = (name: string, p: Phase) => ({
+  const row = (name: string, p: ConcurrencyMode) => ({
     mode: name,
     wallS: +(p.wallMs / 1000).toFixed(1),
     attacksPerMin: +((jobs / p.wallMs) * 60000).toFixed(2),
@@ -99,6 +66,7 @@ async function main() {
     input: flags.images ? `photos from ${flags.images}` : 'synthetic 512x384',
     rows: [row('one after another', sequential), row(`${jobs} at once`, concurrent)],
     throughputRatio: +(sequential.wallMs / concurrent.wallMs).toFixed(2),
+    identicalBytes: identical,
   };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -107,7 +75,7 @@ async function main() {
   process.stdout.write(`\n${jobs} targeted mng-l1 attacks, ${iterations} iterations, eps 16, ${result.input}; workers ${config.workers} x ${config.wasmThreads} thread(s), runtime ${config.runtime}, max batch ${config.maxBatch}, micro-batch ${config.microBatch}\n\n`);
   process.stdout.write('| mode | wall s | attacks/min | p50 s | p95 s | mean batch | success |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
   for (const r of result.rows) process.stdout.write(`| ${r.mode} | ${r.wallS} | ${r.attacksPerMin} | ${r.p50S} | ${r.p95S} | ${r.meanBatch} | ${r.successes} |\n`);
-  process.stdout.write(`\nthroughput ratio (concurrent / sequential): ${result.throughputRatio}x\n`);
+  process.stdout.write(`\nthroughput ratio (concurrent / sequential): ${result.throughputRatio}x; identical bytes: ${identical ? 'yes' : 'no'}\n`);
 }
 
 main().catch((err) => {

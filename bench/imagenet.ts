@@ -21,7 +21,10 @@ import { readFolderSpec } from '../src/models/registry';
 import type { NetRuntime } from '../src/engine/load-passes';
 import type { RgbImage } from '../src/images/types';
 import { makeSharedModelFolders, SHARED } from '../scripts/shared-models';
-import { runPhase, type PhaseResult } from './advserve';
+import type { EngineOptions } from '../src/engine/engine';
+import { ATTACK_ITERS, runPhase, type PhaseResult } from './advserve';
+import { countFlops, type HostPeak, type ModelFlops } from './flops';
+import { advserveFlopRows, attackFigure, batchRow, concurrencyFigure, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import { runPytorch, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
@@ -29,7 +32,6 @@ export const IMAGENET_SINGLE = 'mobilenet_v2_torch_float';
 export const IMAGENET_ENSEMBLE = [IMAGENET_SINGLE, 'mobilenet_v2_100_224_quant_hosted', 'mobilenet_v1_075_192_quant'];
 /** Class index (sorted-wnid order, background dropped) the timed steps descend: 3 = n01491361 tiger shark. */
 export const IMAGENET_STEP_TARGET = 3;
-export const ATTACK_ITERS = 20;
 
 export interface ImagenetOptions {
   /** ../shared (default: scripts/shared-models.ts's SHARED). */
@@ -45,6 +47,14 @@ export interface ImagenetOptions {
   batches: number[];
   policy: RepeatPolicy;
   attackReps: number;
+  /** The engine's options (engineOptions(config)). */
+  engineOptions?: Partial<EngineOptions>;
+  /** Concurrent against sequential attacks on the service split's engines (single model and ensemble). */
+  concurrency?: { jobs: number; iterations: number };
+  /** Count each model's FLOPs from its compiled graph (main thread, after the timed phases). */
+  countFlops?: boolean;
+  /** The host's peak, for the goal figures' % of peak. */
+  peak: HostPeak;
   /** null: no PyTorch run (--no-pytorch). */
   torch: { python: string; threads: number; quick: boolean; maxOtherCores: number; referenceBlas: boolean } | null;
   progress: (msg: string) => void;
@@ -67,6 +77,10 @@ export interface ImagenetReport {
   pytorch?: TorchOutcome;
   /** advserve image-steps/s / PyTorch peer's, for mobilenet_v2_torch_float at each batch. */
   ratios?: { batch: number; service: number | null; perCore: number | null }[];
+  /** Per model of the ensemble, from the compiled graph (bench/flops.ts); absent with countFlops false. */
+  flops?: ModelFlops[];
+  /** The goal figures' numbers on the service's split (PyTorch ratios for the single model only). */
+  goals?: { single: Goals; ensemble: Goals };
   /** PyTorch peer's 20 batch-1 steps (ms) / advserve's 20-iteration attack (ms), single model. */
   attackRatio?: { pytorchMs: number | null; service: number | null; perCore: number | null };
 }
@@ -94,11 +108,12 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       policy: o.policy,
       target: IMAGENET_STEP_TARGET,
       attackReps: o.attackReps,
+      engineOptions: o.engineOptions,
       progress: (m: string) => o.progress(`imagenet: ${m}`),
       warnings: o.warnings,
     };
     const phases = async (s: typeof specs, ensembleOnly: boolean): Promise<ImagenetPhases> => ({
-      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads }),
+      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads, concurrency: o.concurrency }),
       perCore: o.perCoreWorkers > 0 ? await runPhase({ ...common, specs: s, ensembleOnly, workers: o.perCoreWorkers, wasmThreads: 1 }) : null,
     });
     const single = await phases([specs[0]], false);
@@ -142,7 +157,26 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       service: loopMs !== null && single.service.attack ? loopMs / single.service.attack.msMedian : null,
       perCore: loopMs !== null && single.perCore?.attack ? loopMs / single.perCore.attack.msMedian : null,
     };
-    return { shared, single, ensemble, pytorch, ratios, attackRatio };
+    const flops: ModelFlops[] = [];
+    if (o.countFlops) {
+      common.progress('counting FLOPs from the compiled graphs');
+      for (const spec of specs) flops.push(await countFlops(spec));
+    }
+    const members = { ensemble: IMAGENET_ENSEMBLE };
+    const goalsOf = (p: ImagenetPhases, withTorch: boolean) =>
+      goals(
+        {
+          phase: p.service,
+          loop: withTorch ? peer?.loop?.[IMAGENET_SINGLE] : undefined,
+          ptRows: withTorch ? peer?.results[IMAGENET_SINGLE] : undefined,
+          advFlops: flops.length ? advserveFlopRows(p.service.steps, flops, members) : [],
+          torchFlops: withTorch && flops.length ? torchFlopRows(peer, members) : [],
+          batches: o.batches,
+        },
+        o.peak,
+      );
+    const summary = { single: goalsOf(single, true), ensemble: goalsOf(ensemble, false) };
+    return { shared, single, ensemble, pytorch, ratios, attackRatio, goals: summary, ...(o.countFlops ? { flops } : {}) };
   } finally {
     rmSync(dir, { recursive: true, force: true }); // links and advserve.json only
   }
@@ -155,7 +189,7 @@ const ratio = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(2))
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 /** The ImageNet section of the text report. */
-export function formatImagenet(r: ImagenetReport, maxOtherCores: number): string {
+export function formatImagenet(r: ImagenetReport, maxOtherCores: number, host: HostPeak): string {
   const out: string[] = [];
   out.push(`ImageNet models from ${r.shared} (folders made by scripts/shared-models.ts):`);
   if (r.skipped || !r.single || !r.ensemble || !r.pytorch) {
@@ -256,5 +290,32 @@ export function formatImagenet(r: ImagenetReport, maxOtherCores: number): string
   out.push(
     `start-up (load + warm-up): ${IMAGENET_SINGLE} ${secs(single.service.startMs)} s, ensemble ${secs(ensemble.service.startMs)} s (${names.service})`,
   );
+  out.push('', ...imagenetGoals(r, host, maxOtherCores));
   return `${out.join('\n')}\n`;
+}
+
+/** The goal figures of the ImageNet part (bench/summary.ts): the peer is PyTorch's trained mobilenet_v2 only. */
+function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number): string[] {
+  const { single, ensemble, pytorch } = r;
+  if (!single || !ensemble || !pytorch) return [];
+  const peer = pytorch.runs.find((t) => t.setup === pytorch.peer);
+  const noPeer = pytorch.skipped ?? 'not run';
+  const noTwin = `no PyTorch twin for the two TF models (the peer runs ${IMAGENET_SINGLE} only)`;
+  const ens = `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`;
+  const out = [
+    `Goal figures, ImageNet (service split; PyTorch peer: torchvision mobilenet_v2 with ${IMAGENET_SINGLE}'s state_dict):`,
+    `1. ${attackFigure(`one attack, ${IMAGENET_SINGLE}`, single.service.attack, peer?.loop?.[IMAGENET_SINGLE], pytorch.peer, maxOtherCores, noPeer)}`,
+    `   ${attackFigure(`one attack, ${ens}`, ensemble.service.attack, undefined, null, maxOtherCores, noTwin)}`,
+    ...concurrencyFigure(`2. ${IMAGENET_SINGLE}`, single.service.concurrency, batchRow(peer?.results[IMAGENET_SINGLE]), pytorch.peer, noPeer),
+    ...concurrencyFigure(`   ${ens}`, ensemble.service.concurrency, undefined, null, noTwin),
+  ];
+  if (r.flops && r.goals) {
+    out.push(`4. GFLOP/s against the host's peak (${host.gflops === null ? 'peak unknown' : `${host.gflops.toFixed(0)} GFLOP/s`}; 1 image-step = 4 x forward multiply-adds):`);
+    const adv = [...r.goals.single.gflops.advserve, ...r.goals.ensemble.gflops.advserve];
+    out.push(...flopTable([{ who: 'advserve', rows: adv }, { who: `pt ${pytorch.peer ?? '-'}`, rows: r.goals.single.gflops.pytorch }], host).map((l) => `   ${l}`));
+    const ceiling = sgemmLine(peer, host);
+    if (ceiling) out.push(`   ${ceiling}`);
+  }
+  out.push(`5. ${memoryFigure(ensemble.service, r.ensemble?.service.steps.ensemble?.map((x) => x.batch) ?? [], `memory, ${ens}`)}`);
+  return out;
 }

@@ -38,8 +38,12 @@ export interface TorchRun {
   blas_libs: string[];
   mkldnn: boolean;
   results: Record<string, TorchStep[]>;
-  /** Present with --loop-iters: per model. */
+  /** Present with --loop-iters: per model of --loop-of ('ensemble': the ensemble step). */
   loop?: Record<string, TorchLoop>;
+  /** Multiply-adds of one image's forward pass per model (Conv2d and Linear). */
+  macs?: Record<string, number>;
+  /** Best of 5 products of two 2048x2048 float32 matrices at the run's threads, GFLOP/s. */
+  sgemm_gflops?: number;
   seconds: number;
   max_rss_mb: number;
 }
@@ -91,7 +95,7 @@ function runOnce(opts: Options, setup: string, ldPath: string | undefined): Prom
   if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
   else env.LD_LIBRARY_PATH = ldPath;
   return new Promise((resolve) => {
-    execFile(opts.python, args, { env, timeout: 360_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(opts.python, args, { env, timeout: 600_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : undefined;
       if (code === 'ENOENT') return resolve({ error: `${opts.python} not found`, skip: true });
       let parsed: unknown;

@@ -23,7 +23,15 @@ align_corners=False, the whole image resized to cover 256 / 0.875, the middle 22
 out), then (p / 255 - mean) / std. --target sets the class (default 3).
 
 With --loop-iters K (and --loop-reps R), also times K consecutive steps at batch 1 on one image
-(the network work of a K-iteration attack), R times, for each model alone: "loop" in the JSON.
+(the network work of a K-iteration attack), R times, for each of --loop-of (default: every model
+alone; the name "ensemble" is the ensemble step over all --models, one gradient through each
+model, each with its own resize and scaling, stepping on the sign of their mean): "loop" in the JSON.
+
+"sgemm_gflops" in the JSON: the best of 5 products of two 2048x2048 float32 matrices at --threads
+(2 x 2048^3 FLOPs each), a practical ceiling for the host's peak in the bench's GFLOP/s table.
+
+"macs" in the JSON: multiply-adds of one image's forward pass per model, counted with forward
+hooks on every Conv2d (groups included) and Linear module from the output shapes it produced.
 
 Prints one JSON object on stdout. Exit code 3 with {"skipped": reason} when torch or
 torchvision cannot be imported. Not part of CI; nothing requires it.
@@ -120,6 +128,8 @@ def main():
     ap.add_argument("--target", type=int, default=3)
     ap.add_argument("--loop-iters", type=int, default=0, help="also time this many consecutive batch-1 steps")
     ap.add_argument("--loop-reps", type=int, default=3)
+    ap.add_argument("--loop-of", default=None,
+                    help="comma-separated models (or 'ensemble') for the --loop-iters loop (default: every model)")
     args = ap.parse_args()
 
     try:
@@ -158,6 +168,11 @@ def main():
             print(json.dumps({"error": f"{m} needs --state-dict"}))
             sys.exit(2)
     batches = [int(b) for b in args.batches.split(",") if b]
+    loop_of = [m for m in (args.loop_of or args.models).split(",") if m]
+    for m in loop_of:
+        if m != "ensemble" and m not in model_ids:
+            print(json.dumps({"error": f"--loop-of {m}: not one of --models"}))
+            sys.exit(2)
     nets = {m: build(m) for m in model_ids}
     target = args.target
     eps, alpha = 16.0, 1.0
@@ -225,24 +240,57 @@ def main():
         return {"batch": n, "ms_per_step": med, "image_steps_per_s": n * 1000.0 / med, "reps": len(times),
                 "ms_all": [round(t, 1) for t in times], "discarded": discarded, "contended": contended}
 
-    def time_loop(m):
-        # K consecutive steps on one image, as a K-iteration attack runs them (no warm-up
-        # inside: the batch-1 row has already run this model at this size).
+    def time_loop(members):
+        # K consecutive steps on one image, as a K-iteration attack runs them, after one
+        # untimed step (kernel set-up at batch 1).
         x0 = pattern(1)
         lower, upper = (x0 - eps).clamp(min=0), (x0 + eps).clamp(max=255)
-        x = step([m], x0, lower, upper)  # warm-up
+        x = step(members, x0, lower, upper)  # warm-up
         times, others = [], []
         for _ in range(args.loop_reps):
             x = x0
             probe = other_cpu_probe()
             t0 = time.perf_counter()
             for _ in range(args.loop_iters):
-                x = step([m], x, lower, upper)
+                x = step(members, x, lower, upper)
             times.append((time.perf_counter() - t0) * 1000)
             o = probe()
             others.append(None if o is None else round(o, 3))
         return {"iters": args.loop_iters, "batch": 1, "ms_median": statistics.median(times),
                 "ms_all": [round(t, 1) for t in times], "other_cores": others}
+
+    def count_macs(m):
+        # Forward multiply-adds of one image at the model's input size (Conv2d and Linear only).
+        size = MODEL_SIZES[m]
+        total = [0]
+
+        def hook(mod, _inp, out):
+            if isinstance(mod, torch.nn.Conv2d):
+                kh, kw = mod.kernel_size
+                total[0] += out[0].numel() * (mod.in_channels // mod.groups) * kh * kw
+            else:
+                total[0] += out[0].numel() * mod.in_features
+
+        handles = [mod.register_forward_hook(hook) for mod in nets[m].modules()
+                   if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+        with torch.no_grad():
+            nets[m](torch.zeros(1, 3, size, size))
+        for h in handles:
+            h.remove()
+        return total[0]
+
+    macs = {m: count_macs(m) for m in model_ids}
+
+    def sgemm_gflops(n=2048, reps=5):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b  # warm-up
+        best = min(timed(lambda: a @ b) for _ in range(reps))
+        return 2.0 * n ** 3 / best / 1e9
+
+    def timed(f):
+        t0 = time.perf_counter()
+        f()
+        return time.perf_counter() - t0
 
     results = {}
     loops = {}
@@ -252,8 +300,8 @@ def main():
     if len(model_ids) > 1 and not args.no_ensemble:
         results["ensemble"] = [timeit(model_ids, n) for n in batches]
     if args.loop_iters > 0:
-        for m in model_ids:
-            loops[m] = time_loop(m)
+        for name in loop_of:
+            loops[name] = time_loop(model_ids if name == "ensemble" else [name])
 
     print(json.dumps({
         "torch": torch.__version__,
@@ -267,6 +315,8 @@ def main():
         "target": target,
         "results": results,
         **({"loop": loops} if loops else {}),
+        "macs": macs,
+        "sgemm_gflops": sgemm_gflops(),
         "seconds": time.perf_counter() - started,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }))
