@@ -13,6 +13,8 @@ export interface Config {
    * 'auto' (onnx when onnxruntime-node is installed and tfjs is on wasm). See src/engine/load-passes.ts.
    */
   runtime: NetRuntime;
+  /** ADVSERVE_ONNX_PROVIDER: where onnxruntime runs the networks, cpu (default) or cuda (see src/engine/load-passes.ts). */
+  onnxProvider: OnnxProvider;
   logLevel: string;
   /** Largest request body accepted, bytes (413 beyond). */
   maxBodyBytes: number;
@@ -76,7 +78,7 @@ export interface Config {
 
 import { availableParallelism } from 'node:os';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
-import { onnxRuntime } from './models/onnx/available';
+import { ONNX_PROVIDERS, onnxRuntime, type OnnxProvider } from './models/onnx/available';
 import type { NetRuntime } from './engine/load-passes';
 import { BUNDLED_MODELS } from './models/table';
 import { readKeyFileSync, type ApiKey } from './keys/file';
@@ -174,6 +176,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
   if (!['auto', 'onnx', 'tfjs'].includes(runtime)) {
     throw new ConfigError(`ADVSERVE_RUNTIME must be one of auto, onnx, tfjs; got "${runtime}"`);
   }
+  const onnxProvider = (env.ADVSERVE_ONNX_PROVIDER || 'cpu') as OnnxProvider;
+  if (!ONNX_PROVIDERS.includes(onnxProvider)) {
+    throw new ConfigError(`ADVSERVE_ONNX_PROVIDER must be one of ${ONNX_PROVIDERS.join(', ')}; got "${onnxProvider}"`);
+  }
   // ADVSERVE_MODELS unset: the three bundled models; set but empty: none of them.
   const bundledModels = list(env, 'ADVSERVE_MODELS', DEFAULT_BUNDLED);
   const known = BUNDLED_MODELS.map((m) => m.id);
@@ -205,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     host: env.HOST ?? '0.0.0.0',
     backend,
     runtime,
+    onnxProvider,
     logLevel,
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),

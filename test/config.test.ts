@@ -62,6 +62,12 @@ t.test('explicit settings win; the other one follows from the cores', async (t) 
   t.type(error({ ADVSERVE_MICRO_BATCH: '0' }), ConfigError);
 });
 
+t.test('ADVSERVE_ONNX_PROVIDER: cpu by default, cuda, anything else refused', async (t) => {
+  t.equal(loadConfig({}).onnxProvider, 'cpu');
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'cuda' }).onnxProvider, 'cuda');
+  t.throws(() => loadConfig({ ADVSERVE_ONNX_PROVIDER: 'gpu' }), /ADVSERVE_ONNX_PROVIDER must be one of cpu, cuda; got "gpu"/);
+});
+
 t.test('ADVSERVE_RUNTIME: auto by default, onnx or tfjs, anything else refused', async (t) => {
   t.equal(loadConfig({}).runtime, 'auto');
   t.equal(loadConfig({ ADVSERVE_RUNTIME: 'tfjs' }).runtime, 'tfjs');

@@ -33,11 +33,12 @@ export async function createRunner(config: Config, backend: string, log: BootLog
       wasmThreads: config.wasmThreads,
       microBatch: config.microBatch,
       runtime: config.runtime,
+      onnxProvider: config.onnxProvider,
     });
     for (const s of specs) log.info({ model: s.id, backend: pool.backend, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
-  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, microBatch: config.microBatch };
+  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, microBatch: config.microBatch, onnxProvider: config.onnxProvider };
   const local = new LocalRunner(backend, config.microBatch, (spec) => loadPasses(spec, log, options));
   for (const spec of specs) {
     const loaded = await loadPasses(spec, log, options);

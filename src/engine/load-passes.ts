@@ -6,6 +6,7 @@
  * - 'auto': onnx when onnxruntime-node is installed and tfjs runs on wasm (on the native
  *   TensorFlow backend tfjs is fast already), falling back to tfjs per model with a warning.
  */
+import type { OnnxProvider } from '../models/onnx/available';
 import { OnnxGradientNet, onnxRuntime, warmUpInput } from '../models/onnx/net';
 import { buildNet, classifierOf, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
@@ -13,6 +14,7 @@ import { OnnxPasses } from './onnx-passes';
 import { TfjsPasses, type ModelPasses } from './passes';
 
 export type NetRuntime = 'auto' | 'onnx' | 'tfjs';
+export type { OnnxProvider };
 
 export interface PassOptions {
   runtime: NetRuntime;
@@ -21,6 +23,8 @@ export interface PassOptions {
   /** onnxruntime's intra-op threads. */
   threads: number;
   microBatch: number;
+  /** onnxruntime's execution provider (default cpu). */
+  onnxProvider?: OnnxProvider;
 }
 
 export interface LoadedPasses {
@@ -46,7 +50,7 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
     try {
       const graph = built.net.graph?.();
       if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
-      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization }, graph, o.threads);
+      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization }, graph, o.threads, o.onnxProvider);
       await warmUp(net);
     } catch (err) {
       await net?.dispose();

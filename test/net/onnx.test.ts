@@ -161,6 +161,29 @@ t.test('export and a session leave no tensors behind', async (t) => {
   t.equal(tf.memory().numTensors, before);
 });
 
+t.test('the CUDA provider: the same pass as on the CPU where it loads, else an error that says what is missing', async (t) => {
+  const net = compileLayersModel(tinyLayersModel(false));
+  t.teardown(() => net.dispose());
+  const spec = specOf('cuda', [9, 10], 3);
+  const x = new Float32Array(9 * 10 * 3).map((_, i) => Math.sin(i));
+  const objs: OnnxObjective[] = [{ cls: 1, sign: 1, logit: false }];
+  const cpu = await OnnxGradientNet.create(spec, net.graph(), 1, 'cpu');
+  const want = await cpu.run(x, 1, objs);
+  await cpu.dispose();
+  let gpu: OnnxGradientNet | undefined;
+  try {
+    gpu = await OnnxGradientNet.create(spec, net.graph(), 1, 'cuda');
+  } catch (err) {
+    // No GPU, driver or provider files here (this repository's CI): the message names the fix.
+    t.match((err as Error).message, /ADVSERVE_ONNX_PROVIDER=cuda: onnxruntime could not open a CUDA session .*--onnxruntime-node-install=cuda12/);
+    t.comment('CUDA unavailable on this host: checked the error only');
+    return;
+  }
+  const got = await gpu.run(x, 1, objs);
+  await gpu.dispose();
+  t.ok(relErr(got.logits, want.logits) < 1e-4 && relErr(got.dx!, want.dx!) < 1e-3, 'CUDA pass agrees with the CPU pass');
+});
+
 t.test('a network with a step the exporter does not know is refused by name', async (t) => {
   const net = compileLayersModel(tinyLayersModel(true)); // ELU layer: a tfjs fallback
   t.teardown(() => net.dispose());

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../../config';
 import type { ModelSpec } from '../../models/types';
 import type { GradRequest } from '../gradients';
-import type { NetRuntime } from '../load-passes';
+import type { NetRuntime, OnnxProvider } from '../load-passes';
 import { backendLabel, type GradientRunner, type ImageRequest } from '../runner';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
 
@@ -39,7 +39,7 @@ export class WorkerPool implements GradientRunner {
   private loadedSpecs: ModelSpec[] = [];
   private closing = false;
   backend = 'unknown';
-  /** XNNPACK threads per worker, as the workers report them (null: not wasm). */
+  /** Threads running each worker's networks (onnxruntime's, or XNNPACK's), as the workers report them (null: neither). */
   wasmThreads: number | null = null;
   fallbacks: Record<string, string[]> = {};
 
@@ -58,9 +58,9 @@ export class WorkerPool implements GradientRunner {
     backend: BackendChoice,
     specs: ModelSpec[],
     log: PoolLog,
-    options: { wasmThreads?: number; microBatch?: number; runtime?: NetRuntime } = {},
+    options: { wasmThreads?: number; microBatch?: number; runtime?: NetRuntime; onnxProvider?: OnnxProvider } = {},
   ): Promise<WorkerPool> {
-    const init: WorkerInit = { backend, runtime: options.runtime ?? 'tfjs', specs, added: [], wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity };
+    const init: WorkerInit = { backend, runtime: options.runtime ?? 'tfjs', specs, added: [], wasmThreads: options.wasmThreads ?? 1, microBatch: options.microBatch ?? Infinity, onnxProvider: options.onnxProvider ?? 'cpu' };
     const pool = new WorkerPool(init, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));

@@ -2,7 +2,7 @@
 import type { BackendChoice } from '../../config';
 import type { ModelSpec } from '../../models/types';
 import type { GradRequest } from '../gradients';
-import type { NetRuntime } from '../load-passes';
+import type { NetRuntime, OnnxProvider } from '../load-passes';
 import type { ImageRequest } from '../runner';
 
 export interface WorkerInit {
@@ -13,6 +13,8 @@ export interface WorkerInit {
   wasmThreads: number;
   /** Most images in one network pass (see batchDirections). */
   microBatch: number;
+  /** onnxruntime's execution provider (see load-passes.ts). */
+  onnxProvider: OnnxProvider;
   specs: ModelSpec[];
   /** Models added at run time (load), each under its key: a worker started later loads them too. */
   added?: Array<{ key: string; spec: ModelSpec }>;

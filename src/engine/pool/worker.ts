@@ -30,7 +30,7 @@ async function start(): Promise<void> {
   const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads });
   backendName = backend;
   const fallbacks: Record<string, string[]> = {};
-  const options = { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch };
+  const options = { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider };
   for (const spec of init.specs) {
     const loaded = await loadPasses(spec, silent, options);
     models.set(spec.id, loaded.passes);
@@ -38,13 +38,15 @@ async function start(): Promise<void> {
   }
   const all = [...models.values()];
   for (const { key, spec } of init.added ?? []) models.set(key, (await loadPasses(spec, silent, options)).passes);
-  reply({ type: 'ready', backend, wasmThreads: wasmThreadCount(), specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
+  // The threads that run this worker's networks: onnxruntime's where every model runs there, else XNNPACK's.
+  const threads = all.length > 0 && all.every((m) => m.runtime === 'onnx') ? init.wasmThreads : wasmThreadCount();
+  reply({ type: 'ready', backend, wasmThreads: threads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
 }
 
 // Loads a model at run time with the options the worker started with.
 async function load(key: string, spec: ModelSpec): Promise<string[]> {
   if (models.has(key)) throw new Error(`a model is loaded under "${key}" already`);
-  const loaded = await loadPasses(spec, silent, { runtime: init.runtime, backend: backendName, threads: init.wasmThreads, microBatch: init.microBatch });
+  const loaded = await loadPasses(spec, silent, { runtime: init.runtime, backend: backendName, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider });
   models.set(key, loaded.passes);
   return loaded.fallbacks;
 }

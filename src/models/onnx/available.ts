@@ -4,6 +4,14 @@
  */
 type Ort = typeof import('onnxruntime-node');
 
+/**
+ * Where onnxruntime runs the networks: its CPU kernels, or the CUDA execution provider (NVIDIA
+ * GPUs; needs onnxruntime-node's CUDA provider libraries, which its install script downloads:
+ * see README "GPU hosts"). Untested in this repository's CI, which has no GPU.
+ */
+export const ONNX_PROVIDERS = ['cpu', 'cuda'] as const;
+export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
+
 let cached: Ort | null | undefined;
 
 /** The onnxruntime-node module, or undefined when it is not installed (or fails to load on this host). */

@@ -13,7 +13,7 @@ import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
 import { encodeModel } from './proto';
 
-import { onnxRuntime } from './available';
+import { onnxRuntime, type OnnxProvider } from './available';
 
 export { onnxRuntime };
 
@@ -50,12 +50,12 @@ export class OnnxGradientNet {
    * Exports `graph` (a compiled network at spec.inputSize), opens a session and checks one pass.
    * The caller may free the compiled network afterwards: the session owns copies of the weights.
    */
-  static async create(spec: ModelSpec, graph: NetGraph, threads: number): Promise<OnnxGradientNet> {
+  static async create(spec: ModelSpec, graph: NetGraph, threads: number, provider: OnnxProvider = 'cpu'): Promise<OnnxGradientNet> {
     const ort = onnxRuntime();
     if (!ort) throw new Error('onnxruntime-node is not installed');
     const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
     if (classes !== spec.labels.length) throw new Error(`model ${spec.id} outputs ${classes} classes but has ${spec.labels.length} labels`);
-    const session = await ort.InferenceSession.create(encodeModel(model), {
+    const session = await openSession(ort, encodeModel(model), provider, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -108,6 +108,24 @@ export class OnnxGradientNet {
 
   async dispose(): Promise<void> {
     await this.session.release();
+  }
+}
+
+type SessionOptions = import('onnxruntime-node').InferenceSession.SessionOptions;
+
+/**
+ * A session on the CPU kernels, or on CUDA first (with the CPU provider for any node CUDA does not
+ * take). A CUDA session that cannot open says what is missing instead of onnxruntime's bare error.
+ */
+async function openSession(ort: Ort, bytes: Uint8Array, provider: OnnxProvider, options: SessionOptions): Promise<Session> {
+  if (provider === 'cpu') return ort.InferenceSession.create(bytes, options);
+  try {
+    return await ort.InferenceSession.create(bytes, { ...options, executionProviders: ['cuda', 'cpu'] });
+  } catch (err) {
+    throw new Error(
+      `ADVSERVE_ONNX_PROVIDER=cuda: onnxruntime could not open a CUDA session (${(err as Error).message}). It needs an NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and onnxruntime-node's CUDA provider files, which its install script downloads (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12); see README "GPU hosts"`,
+      { cause: err },
+    );
   }
 }
 
