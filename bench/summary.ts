@@ -148,7 +148,7 @@ export function memoryFigure(p: PhaseResult, batches: number[], what: string): s
   const who = p.runner === 'pool' ? (p.slots === 1 ? 'one worker' : `${p.slots} workers`) : 'in-process';
   const note = top === 8 ? '' : ' (no batch-8 row in this run)';
   return (
-    `${what}: ${who}, batch ${top}: ${p.stepsRssPeakMiB.toFixed(0)} MiB (goal < 1.5 GB)${note}; ` +
+    `${what}: ${who}, batch ${top}: ${p.stepsRssPeakMiB.toFixed(0)} MiB${p.slots > 1 && p.runner === 'pool' ? ` for all ${p.slots} (goal < 1.5 GB per worker: compare a --workers 1 run)` : ' (goal < 1.5 GB)'}${note}; ` +
     `whole process incl. main thread, sampled; over the whole phase with the attacks${p.concurrency ? ' and concurrency' : ''}: ${p.rssPeakMiB.toFixed(0)} MiB`
   );
 }
