@@ -10,7 +10,7 @@ import * as yauzl from 'yauzl';
 import sharp from 'sharp';
 import type { Engine } from '../../src/engine/engine';
 import { binaryParser, isProblem } from '../http/helpers';
-import { auth, evalReport, pngs, sameReport, submit, waitJob, type JobFieldsIn } from './support';
+import { auth, evalReport, pngs, sameReport, submit, waitJob, type JobFieldsIn, type JsonBody } from './support';
 
 export interface SuiteContext {
   server: Server;
@@ -34,7 +34,7 @@ const zipNames = (data: Buffer) =>
 export const FIELDS: JobFieldsIn = { methods: 'none,fgsm,mi-fgsm+di', defenses: 'net_a,net_b,bits3+net_b', eps: '8', iterations: '3', seed: '4' };
 
 /** Reads a server-sent event stream to its end. */
-async function events(server: Server, path: string, key: string): Promise<Array<{ event: string; data: any }>> {
+async function events(server: Server, path: string, key: string): Promise<Array<{ event: string; data: JsonBody }>> {
   const res = await request(server).get(path).set(auth(key)).buffer(true).parse((r, cb) => {
     let text = '';
     r.setEncoding('utf8');

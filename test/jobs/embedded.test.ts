@@ -75,7 +75,7 @@ t.test('bad input: a 4xx problem, and no job', async (t) => {
     ['targets untargeted', { targets: 'dog,dog', mode: 'untargeted' }, 400, 'invalid-parameter', 'targets'],
     ['unknown field', { epsilon: '3' }, 400, 'invalid-parameter', 'epsilon'],
   ];
-  for (const [what, fields, status, type, param] of bad) isProblem(t, await submit(server, two, { methods: 'fgsm', defenses: 'net_a', ...fields }, keys.alice), status, type, param);
+  for (const [_what, fields, status, type, param] of bad) isProblem(t, await submit(server, two, { methods: 'fgsm', defenses: 'net_a', ...fields }, keys.alice), status, type, param);
   isProblem(t, await submit(server, [], { methods: 'fgsm' }, keys.alice), 400, 'missing-image');
   isProblem(t, await submit(server, await pngs(Array.from({ length: 9 }, (_, i) => `${i}.png`)), { methods: 'fgsm' }, keys.alice), 413, 'payload-too-large');
   isProblem(t, await submit(server, [two[0], { ...two[1], name: 'a.png' }], { methods: 'fgsm' }, keys.alice), 400, 'invalid-parameter', 'images');

@@ -74,8 +74,12 @@ export function submit(server: Server, images: NamedPng[], fields: Record<string
   return req;
 }
 
+/** A parsed JSON body, read field by field in assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = Record<string, any>;
+
 /** Polls the job until it reaches a final status. */
-export async function waitJob(server: Server, id: string, key?: string, timeoutMs = 90_000): Promise<Record<string, any>> {
+export async function waitJob(server: Server, id: string, key?: string, timeoutMs = 90_000): Promise<JsonBody> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const res = await request(server).get(`/v1/jobs/${id}`).set(auth(key));
