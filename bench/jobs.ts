@@ -1,0 +1,133 @@
+/**
+ * `npm run bench:jobs`: one dataset job (16 images x 2 methods = 32 items) through the Redis
+ * queue with 1 `advserve worker` process, then with 2, and the same images and settings through
+ * `advserve eval`'s runEval, so that the queue's overhead and the second worker's gain are
+ * visible. Needs /usr/bin/redis-server (a private one is started on a free loopback port).
+ * Worker start-up (model loading) is not timed: the clock runs from the submission to the last
+ * item. The cores are split between the worker processes (ADVSERVE_WORKERS = cores / processes,
+ * one thread each), as `advserve eval` uses them all in one process.
+ *
+ *   npm run bench:jobs
+ *   npm run bench:jobs -- --images ../shared/eval-images --models mobilenet_v2 --methods fgsm,ifgsm --iterations 10
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildApp } from '../src/app';
+import { loadConfig } from '../src/config';
+import { parseDefenseList } from '../src/defense/parse';
+import { createEngine } from '../src/engine/bootstrap';
+import { parseMethodList } from '../src/eval/methods';
+import { runEval } from '../src/eval/run';
+import { encodePng } from '../src/images/encode';
+import { benchImages } from './images';
+
+const { values: flags } = parseArgs({
+  options: {
+    images: { type: 'string' },
+    count: { type: 'string', default: '16' },
+    models: { type: 'string', default: 'mobilenet_v2' },
+    methods: { type: 'string', default: 'fgsm,ifgsm' },
+    iterations: { type: 'string', default: '10' },
+    'redis-server': { type: 'string', default: '/usr/bin/redis-server' },
+  },
+});
+
+const BIN = join(__dirname, '..', 'bin', 'advserve.js');
+const cores = availableParallelism();
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+
+function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('"worker ready"')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out.slice(-800)}`)));
+  });
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'advserve-bench-jobs-'));
+  const port = await freePort();
+  const redis = spawn(flags['redis-server'], ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const modelEnv = { ADVSERVE_MODELS: flags.models, LOG_LEVEL: 'warn' };
+  const count = Number(flags.count);
+  const { images, source } = await benchImages(flags.images, count);
+  const files = await Promise.all(images.map(async (img, i) => ({ name: `img-${String(i).padStart(2, '0')}.png`, data: await encodePng(img) })));
+  const fields = { methods: flags.methods, defenses: flags.models, eps: '16', iterations: flags.iterations, seed: '0' };
+  console.log(`bench:jobs: ${count} images (${source}) x methods ${flags.methods}, ${flags.iterations} iterations, models ${flags.models}, ${cores} cores`);
+
+  // The API: this process, REDIS_URL set, its own engine only for checking the settings.
+  const apiConfig = { ...loadConfig({ ...modelEnv, ADVSERVE_WORKERS: '0', ADVSERVE_WASM_THREADS: '1' }), redisUrl: url, host: '127.0.0.1' };
+  const apiEngine = await createEngine(apiConfig, quiet);
+  const app = await buildApp({ engine: apiEngine, config: apiConfig, logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+
+  const results: Record<string, number> = {};
+  let rows = '';
+  for (const processes of [1, 2]) {
+    const per = Math.max(1, Math.floor(cores / processes));
+    const workers = await Promise.all(
+      Array.from({ length: processes }, () => startWorker({ ...modelEnv, REDIS_URL: url, ADVSERVE_WORKERS: String(per), ADVSERVE_WASM_THREADS: '1', ADVSERVE_JOB_CONCURRENCY: '4' })),
+    );
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    for (const f of files) form.append('images', new Blob([f.data], { type: 'image/png' }), f.name);
+    const started = performance.now();
+    const res = await fetch(`${base}/v1/jobs`, { method: 'POST', body: form });
+    if (res.status !== 202) throw new Error(`POST /v1/jobs: ${res.status} ${await res.text()}`);
+    const { id } = (await res.json()) as { id: string };
+    for (;;) {
+      const s = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { status: string };
+      if (s.status === 'done' || s.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    results[`${processes} worker${processes > 1 ? 's' : ''}`] = (performance.now() - started) / 1000;
+    const report = (await (await fetch(`${base}/v1/jobs/${id}/report`)).json()) as { rows: unknown };
+    rows = rows || JSON.stringify(report.rows);
+    if (JSON.stringify(report.rows) !== rows) console.log('warning: the two runs gave different rows');
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
+  }
+  await app.close();
+  await apiEngine.dispose();
+  redis.kill('SIGKILL');
+
+  // advserve eval in this process: the same engine configuration as the CLI (throughput plan), load not timed.
+  const evalEngine = await createEngine(loadConfig({ ...modelEnv }, 'throughput'), quiet);
+  const started = performance.now();
+  const report = await runEval(
+    evalEngine,
+    files.map((f, i) => ({ name: f.name, load: async () => images[i] })),
+    { eps: 16, iterations: Number(flags.iterations), methods: parseMethodList(flags.methods), defenses: parseDefenseList(fields.defenses, evalEngine.listModels().map((m) => m.id)), targeted: true, seed: 0, concurrency: 4 },
+  );
+  results['advserve eval'] = (performance.now() - started) / 1000;
+  await evalEngine.dispose();
+  rmSync(dir, { recursive: true, force: true });
+
+  const evalSeconds = results['advserve eval'];
+  for (const [what, s] of Object.entries(results)) console.log(`${what.padEnd(14)} ${s.toFixed(1).padStart(7)} s   ${(s / evalSeconds).toFixed(2)}x eval's time`);
+  console.log(`1 -> 2 workers: ${(results['1 worker'] / results['2 workers']).toFixed(2)}x faster`);
+  console.log(`same rows as advserve eval: ${JSON.stringify(report.rows) === rows ? 'yes' : 'NO'}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
