@@ -8,7 +8,9 @@
  * one thread each), as `advserve eval` uses them all in one process.
  *
  *   npm run bench:jobs
- *   npm run bench:jobs -- --images ../shared/eval-images --models mobilenet_v2 --methods fgsm,ifgsm --iterations 10
+ *   npm run bench:jobs -- --images ../shared/eval-images --models mobilenet_v2 --methods fgsm,ifgsm --iterations 10 --rounds 3
+ *
+ * Each round runs eval, then the job with 1 worker, then with 2; the medians over the rounds are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +34,7 @@ const { values: flags } = parseArgs({
     models: { type: 'string', default: 'mobilenet_v2' },
     methods: { type: 'string', default: 'fgsm,ifgsm' },
     iterations: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '1' },
     'redis-server': { type: 'string', default: '/usr/bin/redis-server' },
   },
 });
@@ -79,9 +82,8 @@ async function main() {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
 
-  const results: Record<string, number> = {};
-  let rows = '';
-  for (const processes of [1, 2]) {
+  const evalEngine = await createEngine(loadConfig({ ...modelEnv }, 'throughput'), quiet);
+  const runJob = async (processes: number): Promise<{ seconds: number; rows: string }> => {
     const per = Math.max(1, Math.floor(cores / processes));
     const workers = await Promise.all(
       Array.from({ length: processes }, () => startWorker({ ...modelEnv, REDIS_URL: url, ADVSERVE_WORKERS: String(per), ADVSERVE_WASM_THREADS: '1', ADVSERVE_JOB_CONCURRENCY: '4' })),
@@ -98,33 +100,45 @@ async function main() {
       if (s.status === 'done' || s.status === 'failed') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    results[`${processes} worker${processes > 1 ? 's' : ''}`] = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     const report = (await (await fetch(`${base}/v1/jobs/${id}/report`)).json()) as { rows: unknown };
-    rows = rows || JSON.stringify(report.rows);
-    if (JSON.stringify(report.rows) !== rows) console.log('warning: the two runs gave different rows');
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
+    return { seconds, rows: JSON.stringify(report.rows) };
+  };
+  // advserve eval's runEval in this process, on an engine configured as the CLI's (throughput plan), loaded once.
+  const runEvalOnce = async (): Promise<{ seconds: number; rows: string }> => {
+    const started = performance.now();
+    const report = await runEval(
+      evalEngine,
+      files.map((f, i) => ({ name: f.name, load: async () => images[i] })),
+      { eps: 16, iterations: Number(flags.iterations), methods: parseMethodList(flags.methods), defenses: parseDefenseList(fields.defenses, evalEngine.listModels().map((m) => m.id)), targeted: true, seed: 0, concurrency: 4 },
+    );
+    return { seconds: (performance.now() - started) / 1000, rows: JSON.stringify(report.rows) };
+  };
+
+  const runs: Record<string, number[]> = { 'advserve eval': [], '1 worker': [], '2 workers': [] };
+  const rows = new Set<string>();
+  for (let round = 0; round < Number(flags.rounds); round++) {
+    for (const what of Object.keys(runs)) {
+      const r = what === 'advserve eval' ? await runEvalOnce() : await runJob(what === '1 worker' ? 1 : 2);
+      runs[what].push(r.seconds);
+      rows.add(r.rows);
+      console.log(`round ${round + 1}: ${what.padEnd(14)} ${r.seconds.toFixed(1).padStart(6)} s`);
+    }
   }
   await app.close();
   await apiEngine.dispose();
-  redis.kill('SIGKILL');
-
-  // advserve eval in this process: the same engine configuration as the CLI (throughput plan), load not timed.
-  const evalEngine = await createEngine(loadConfig({ ...modelEnv }, 'throughput'), quiet);
-  const started = performance.now();
-  const report = await runEval(
-    evalEngine,
-    files.map((f, i) => ({ name: f.name, load: async () => images[i] })),
-    { eps: 16, iterations: Number(flags.iterations), methods: parseMethodList(flags.methods), defenses: parseDefenseList(fields.defenses, evalEngine.listModels().map((m) => m.id)), targeted: true, seed: 0, concurrency: 4 },
-  );
-  results['advserve eval'] = (performance.now() - started) / 1000;
   await evalEngine.dispose();
+  redis.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 
-  const evalSeconds = results['advserve eval'];
-  for (const [what, s] of Object.entries(results)) console.log(`${what.padEnd(14)} ${s.toFixed(1).padStart(7)} s   ${(s / evalSeconds).toFixed(2)}x eval's time`);
-  console.log(`1 -> 2 workers: ${(results['1 worker'] / results['2 workers']).toFixed(2)}x faster`);
-  console.log(`same rows as advserve eval: ${JSON.stringify(report.rows) === rows ? 'yes' : 'NO'}`);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const evalSeconds = median(runs['advserve eval']);
+  console.log(`median of ${flags.rounds} round(s):`);
+  for (const [what, xs] of Object.entries(runs)) console.log(`  ${what.padEnd(14)} ${median(xs).toFixed(1).padStart(6)} s   ${(median(xs) / evalSeconds).toFixed(2)}x eval's time`);
+  console.log(`  1 -> 2 workers: ${(median(runs['1 worker']) / median(runs['2 workers'])).toFixed(2)}x as fast`);
+  console.log(`every run gave the same rows as advserve eval: ${rows.size === 1 ? 'yes' : 'NO'}`);
 }
 
 main().catch((err) => {
