@@ -31,8 +31,15 @@ export interface Submission {
 const itemsOf = (job: JobRecord): ItemRef[] =>
   job.images.flatMap((_, image) => job.settings.methods.map((_m, method) => ({ job: job.id, image, method })));
 
-/** The file name of an image in the zip: its name without the extension, as a PNG, under the method's folder. */
-const zipName = (method: string, name: string) => `${method}/${name.replace(/\.[^./]*$/, '')}.png`;
+/**
+ * The file name of an image in the zip: its name without the extension, as a PNG, under the
+ * method's folder. Names come from clients (archive paths): "..", "." and empty segments and
+ * backslashes are dropped, so that unpacking the zip cannot write outside its folder.
+ */
+export const zipName = (method: string, name: string) => {
+  const safe = (s: string) => s.replace(/\\/g, '/').split('/').filter((p) => p && p !== '.' && p !== '..').join('/');
+  return `${safe(method) || 'method'}/${safe(name).replace(/\.[^./]*$/, '') || 'image'}.png`;
+};
 
 export class JobService {
   constructor(
