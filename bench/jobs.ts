@@ -1,7 +1,7 @@
 /**
  * `npm run bench:jobs`: one dataset job (16 images x 2 methods = 32 items) through the Redis
  * queue with 1 `advserve worker` process, then with 2, and the same images and settings through
- * `advserve eval`'s runEval, so that the queue's overhead and the second worker's gain are
+ * `advserve eval` (a child process, timed once its models are loaded), so that the queue's overhead and the second worker's gain are
  * visible. Needs /usr/bin/redis-server (a private one is started on a free loopback port).
  * Worker start-up (model loading) is not timed: the clock runs from the submission to the last
  * item. The cores are split between the worker processes (ADVSERVE_WORKERS = cores / processes,
@@ -13,17 +13,14 @@
  * Each round runs eval, then the job with 1 worker, then with 2; the medians over the rounds are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
-import { parseDefenseList } from '../src/defense/parse';
 import { createEngine } from '../src/engine/bootstrap';
-import { parseMethodList } from '../src/eval/methods';
-import { runEval } from '../src/eval/run';
 import { encodePng } from '../src/images/encode';
 import { benchImages } from './images';
 
@@ -78,11 +75,10 @@ async function main() {
   // The API: this process, REDIS_URL set, its own engine only for checking the settings.
   const apiConfig = { ...loadConfig({ ...modelEnv, ADVSERVE_WORKERS: '0', ADVSERVE_WASM_THREADS: '1' }), redisUrl: url, host: '127.0.0.1' };
   const apiEngine = await createEngine(apiConfig, quiet);
-  const app = await buildApp({ engine: apiEngine, config: apiConfig, logger: false });
+  const app = await buildApp({ engine: apiEngine, config: apiConfig, logger: { level: process.env.BENCH_LOG_LEVEL ?? 'warn' } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
 
-  const evalEngine = await createEngine(loadConfig({ ...modelEnv }, 'throughput'), quiet);
   const runJob = async (processes: number): Promise<{ seconds: number; rows: string }> => {
     const per = Math.max(1, Math.floor(cores / processes));
     const workers = await Promise.all(
@@ -106,16 +102,29 @@ async function main() {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
     return { seconds, rows: JSON.stringify(report.rows) };
   };
-  // advserve eval's runEval in this process, on an engine configured as the CLI's (throughput plan), loaded once.
-  const runEvalOnce = async (): Promise<{ seconds: number; rows: string }> => {
-    const started = performance.now();
-    const report = await runEval(
-      evalEngine,
-      files.map((f, i) => ({ name: f.name, load: async () => images[i] })),
-      { eps: 16, iterations: Number(flags.iterations), methods: parseMethodList(flags.methods), defenses: parseDefenseList(fields.defenses, evalEngine.listModels().map((m) => m.id)), targeted: true, seed: 0, concurrency: 4 },
-    );
-    return { seconds: (performance.now() - started) / 1000, rows: JSON.stringify(report.rows) };
-  };
+  // `advserve eval` as a child process on the same PNG files (one engine per process: two in one
+  // process, each with onnxruntime sessions, is not a set-up advserve supports). Timed from its
+  // "eval: N images" line, which it prints once the models are loaded, to its exit.
+  const imagesDir = join(dir, 'images');
+  mkdirSync(imagesDir);
+  for (const f of files) writeFileSync(join(imagesDir, f.name), f.data);
+  const runEvalOnce = (): Promise<{ seconds: number; rows: string }> =>
+    new Promise((resolve, reject) => {
+      const out = join(dir, 'report.json');
+      const args = ['eval', '--images', imagesDir, '--methods', fields.methods, '--defenses', fields.defenses, '--eps', fields.eps, '--iterations', fields.iterations, '--seed', fields.seed, '--out', out];
+      const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...modelEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      let started = 0;
+      child.stderr!.on('data', (c: Buffer) => {
+        err += c.toString();
+        if (!started && /^eval: \d+ images/m.test(err)) started = performance.now();
+      });
+      child.once('exit', (code) => {
+        if (code !== 0 || !started) return reject(new Error(`advserve eval exited ${code}: ${err.slice(-800)}`));
+        const report = JSON.parse(readFileSync(out, 'utf8')) as { rows: unknown };
+        resolve({ seconds: (performance.now() - started) / 1000, rows: JSON.stringify(report.rows) });
+      });
+    });
 
   const runs: Record<string, number[]> = { 'advserve eval': [], '1 worker': [], '2 workers': [] };
   const rows = new Set<string>();
@@ -129,7 +138,6 @@ async function main() {
   }
   await app.close();
   await apiEngine.dispose();
-  await evalEngine.dispose();
   redis.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 

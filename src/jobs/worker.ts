@@ -33,6 +33,8 @@ export async function workerCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     process.stderr.write(`advserve worker: ${argv.length ? `unexpected argument "${argv[0]}"` : 'REDIS_URL is not set'}\n\n${WORKER_USAGE}\n`);
     return 2;
   }
+  // A log line to a closed pipe (the parent that read it is gone) must not kill the worker.
+  process.stdout.on('error', () => {});
   // Batch work: one single-threaded engine worker per core, as `advserve eval`.
   const config = loadConfig(env, 'throughput');
   const log = {
