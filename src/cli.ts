@@ -20,7 +20,6 @@ import { resolveClass as resolveClassName, type ClassList } from './models/class
 import { evalCommand } from './eval/command';
 import { keysCommand } from './keys/command';
 import { modelsCommand } from './models/pull/command';
-import { workerCommand } from './jobs/worker';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -171,7 +170,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'models':
         return await modelsCommand(rest);
       case 'worker':
-        return await workerCommand(rest);
+        // Loaded on demand: the other commands need neither BullMQ nor a Redis client.
+        return await (await import('./jobs/worker')).workerCommand(rest);
       case undefined:
       case '-h':
       case '--help':
