@@ -20,6 +20,7 @@ import { resolveClass as resolveClassName, type ClassList } from './models/class
 import { evalCommand } from './eval/command';
 import { keysCommand } from './keys/command';
 import { modelsCommand } from './models/pull/command';
+import { workerCommand } from './jobs/worker';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -170,8 +171,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'models':
         return await modelsCommand(rest);
       case 'worker':
-        // Loaded on demand: the other commands need neither BullMQ nor a Redis client.
-        return await (await import('./jobs/worker')).workerCommand(rest);
+        return await workerCommand(rest);
       case undefined:
       case '-h':
       case '--help':
