@@ -90,6 +90,16 @@ export async function workerCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
+  // BullMQ gives up on an item by itself when it stalled more than maxStalledCount times (its
+  // workers kept dying): the item fails with the reason, so that the job still finishes.
+  worker.on('failed', (job, err) => {
+    if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !/stalled/i.test(err.message))) return;
+    const ref = job.data;
+    void (async () => {
+      const record = await store.record(ref.job);
+      if (record && !(await store.hasResult(ref.job, ref.image, ref.method))) await failItem(store, record, ref, `gave up: ${err.message}`);
+    })().catch((e: Error) => log.warn({ item: job.id, err: e.message }, 'could not record a failed item'));
+  });
   await worker.waitUntilReady();
   log.info({ pid: process.pid, concurrency: config.jobConcurrency, models: engine.listModels().map((m) => m.id), lockMs: config.jobLockMs }, 'worker ready');
 
