@@ -11,5 +11,5 @@ export interface ItemQueue {
   close(): Promise<void>;
 }
 
-/** Why a failing item gets another try, or not. */
+/** How many times an item runs before an error (other than its own: see item.ts failsItem) fails it. */
 export const MAX_ATTEMPTS = 3;

@@ -120,11 +120,6 @@ export class JobService {
     });
   }
 
-  /** The method's number in the job, by its name (as given in `methods`). */
-  methodIndex(job: JobRecord, method: string): number {
-    return job.settings.methods.indexOf(method);
-  }
-
   record(owner: string, id: string): Promise<JobRecord> {
     return this.guard(() => this.owned(owner, id));
   }
