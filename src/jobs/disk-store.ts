@@ -26,16 +26,19 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** Written to a temporary name and renamed, so a crash never leaves half a file. */
+let tmpCount = 0;
+
+/** Written to a temporary name of its own and renamed, so a crash never leaves half a file. */
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value));
-  await rename(`${path}.tmp`, path);
+  const tmp = `${path}.${process.pid}.${++tmpCount}.tmp`;
+  await writeFile(tmp, JSON.stringify(value));
+  await rename(tmp, path);
 }
 
 export class DiskJobStore implements JobStore {
   private readonly counters: Record<StatName, number> = { done: 0, failed: 0, retried: 0 };
-  /** Item keys with a result, per job (results.jsonl read once). */
-  private readonly finished = new Map<string, Set<string>>();
+  /** Item keys with a result, per job (results.jsonl read once; the promise is kept so concurrent first calls share one read). */
+  private readonly finished = new Map<string, Promise<Set<string>>>();
 
   constructor(readonly dir: string, private readonly ttlMs: number) {}
 
@@ -61,9 +64,21 @@ export class DiskJobStore implements JobStore {
     return (await readJson<JobState>(this.path(id, 'state.json'))) ?? {};
   }
 
-  private async setState(id: string, change: (s: JobState) => JobState | undefined): Promise<void> {
-    const next = change(await this.state(id));
-    if (next) await writeJson(this.path(id, 'state.json'), next);
+  /** The last state update of each job: updates run one after another (read, change, write). */
+  private readonly stateWrites = new Map<string, Promise<void>>();
+
+  private setState(id: string, change: (s: JobState) => JobState | undefined): Promise<void> {
+    const run = async () => {
+      const next = change(await this.state(id));
+      if (next) await writeJson(this.path(id, 'state.json'), next);
+    };
+    const done = (this.stateWrites.get(id) ?? Promise.resolve()).then(run, run);
+    const settled = done.catch(() => undefined);
+    this.stateWrites.set(id, settled);
+    void settled.then(() => {
+      if (this.stateWrites.get(id) === settled) this.stateWrites.delete(id);
+    });
+    return done;
   }
 
   async input(id: string, image: number): Promise<Buffer | undefined> {
@@ -74,11 +89,12 @@ export class DiskJobStore implements JobStore {
     return this.setState(id, (s) => (s.startedAt ? undefined : { ...s, startedAt: new Date().toISOString() }));
   }
 
-  private async finishedSet(id: string): Promise<Set<string>> {
+  private finishedSet(id: string): Promise<Set<string>> {
     let set = this.finished.get(id);
     if (!set) {
-      set = new Set((await this.results(id)).map((r) => itemKey(r.image, r.method)));
+      set = this.results(id).then((results) => new Set(results.map((r) => itemKey(r.image, r.method))));
       this.finished.set(id, set);
+      set.catch(() => this.finished.delete(id));
     }
     return set;
   }
@@ -87,9 +103,9 @@ export class DiskJobStore implements JobStore {
     const set = await this.finishedSet(id);
     const key = itemKey(result.image, result.method);
     if (set.has(key)) return;
+    set.add(key); // at once: a second result for the same item (a re-run) is dropped
     if (png) await writeFile(this.path(id, 'adv', `${key}.png`), png);
     await appendFile(this.path(id, 'results.jsonl'), `${JSON.stringify(result)}\n`);
-    set.add(key);
     if (set.size >= total) await this.setState(id, (s) => ({ ...s, finishedAt: result.finishedAt }));
   }
 
