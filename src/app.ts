@@ -25,6 +25,8 @@ import { modelRoutes } from './routes/models';
 import { webRoutes } from './routes/web';
 import { sharedSchemas } from './routes/schemas';
 import { apiKeys } from './keys/plugin';
+import { createJobService } from './jobs/create';
+import { jobRoutes } from './routes/jobs';
 
 export interface BuildAppOptions {
   engine: AttackEngine;
@@ -33,6 +35,8 @@ export interface BuildAppOptions {
   logger?: boolean | object;
   /** The shutdown drain (src/server.ts begins it on SIGTERM); one is made when not given. */
   drain?: Drain;
+  /** Embedded mode: queue the unfinished items of jobs an earlier run left on disk (the service does; tests need not). */
+  resumeJobs?: boolean;
 }
 
 /** Incoming X-Request-Id values are kept when they are short and plain (they end up in logs). */
@@ -103,7 +107,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // API keys, scopes, per-key limits: before the routes, which opt in with config.auth.
   await app.register(apiKeys, { config });
 
-  const deps = { engine, config };
+  // Dataset jobs: embedded (this process, local disk) or on Redis for `advserve worker`s (src/jobs/create.ts).
+  const jobs = createJobService(config, engine, app.log);
+  app.addHook('onClose', () => jobs.service.close());
+  if (opts.resumeJobs) void jobs.resume().catch((err) => app.log.error({ err }, 'could not resume the jobs on disk'));
+
+  const deps = { engine, config, jobs: jobs.service };
   await app.register(metaRoutes, deps);
   await app.register(attackRoutes, deps);
   await app.register(classifyRoutes, deps);
@@ -111,6 +120,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(metricsRoutes, deps);
   await app.register(modelRoutes, deps);
   await app.register(methodRoutes, deps);
+  await app.register(jobRoutes, deps);
   await app.register(webRoutes);
 
   await app.ready();

@@ -20,6 +20,7 @@ import { resolveClass as resolveClassName, type ClassList } from './models/class
 import { evalCommand } from './eval/command';
 import { keysCommand } from './keys/command';
 import { modelsCommand } from './models/pull/command';
+import { workerCommand } from './jobs/worker';
 import { startServer } from './server';
 
 const USAGE = `usage:
@@ -33,6 +34,7 @@ const USAGE = `usage:
                                        API keys in ADVSERVE_API_KEYS_FILE (advserve keys --help)
   advserve models list | models pull <id> [--store DIR] [--mirror URL] [--force]
                                        public ImageNet models into ADVSERVE_MODEL_STORE, checksums verified (advserve models --help)
+  advserve worker                      run dataset job items from the queue in REDIS_URL (advserve worker --help)
 
 attack options: --method ${ATTACK_METHODS.join('|')} (default ${DEFAULT_METHOD}), --eps N (1..64, default 16),
   --iterations N (default 20), --models a,b (default all), --seed N, --json (print the report as JSON),
@@ -168,6 +170,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keysCommand(rest);
       case 'models':
         return await modelsCommand(rest);
+      case 'worker':
+        return await workerCommand(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -74,9 +74,26 @@ export interface Config {
   defenseMaxTransforms: number;
   /** Estimated transform work one defense request may take, in work units (~ms of one core; src/defense/cost.ts; 400 beyond). */
   defenseWorkBudget: number;
+  /** REDIS_URL: dataset jobs go on a BullMQ queue there for `advserve worker` processes; unset, they run in this process. */
+  redisUrl?: string;
+  /** Embedded mode: the folder that holds dataset jobs (inputs, results, adversarial images). */
+  jobDir: string;
+  /** How long a finished or cancelled job's results are kept, seconds. */
+  jobTtlSeconds: number;
+  /** Job items one process (the service in embedded mode, or a worker) runs at once; their passes share batches. */
+  jobConcurrency: number;
+  /** Most images in one job (413 beyond). */
+  jobMaxImages: number;
+  /** Most bytes of one job's upload, images or archive, unpacked (413 beyond). */
+  jobMaxBytes: number;
+  /** Items one key may have queued or running over all its jobs (429 beyond). */
+  jobMaxQueued: number;
+  /** BullMQ lock of a running item, ms: a worker that dies holding one loses it this long after, and another worker runs it. */
+  jobLockMs: number;
 }
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
 import { ONNX_PROVIDERS, onnxRuntime, type OnnxProvider } from './models/onnx/available';
 import type { NetRuntime } from './engine/load-passes';
@@ -239,5 +256,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     defenseThreads: int(env, 'ADVSERVE_DEFENSE_THREADS', 1, 1, 64),
     defenseMaxTransforms: int(env, 'ADVSERVE_DEFENSE_MAX_TRANSFORMS', 4, 1, 64),
     defenseWorkBudget: int(env, 'ADVSERVE_DEFENSE_WORK_BUDGET', 60_000, 1, 2 ** 31),
+    ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    jobDir: env.ADVSERVE_JOB_DIR || join(tmpdir(), 'advserve-jobs'),
+    jobTtlSeconds: int(env, 'ADVSERVE_JOB_TTL', 86_400, 1, 365 * 86_400),
+    jobConcurrency: int(env, 'ADVSERVE_JOB_CONCURRENCY', 4, 1, 256),
+    jobMaxImages: int(env, 'ADVSERVE_JOB_MAX_IMAGES', 1000, 1, 1_000_000),
+    jobMaxBytes: int(env, 'ADVSERVE_JOB_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),
+    jobMaxQueued: int(env, 'ADVSERVE_JOB_MAX_QUEUED', 10_000, 1, 10_000_000),
+    jobLockMs: int(env, 'ADVSERVE_JOB_LOCK_MS', 30_000, 500, 3_600_000),
   };
 }

@@ -27,6 +27,8 @@ export type ProblemType =
   | 'model-exists'
   | 'model-protected'
   | 'model-store-not-configured'
+  | 'job-not-done'
+  | 'jobs-unavailable'
   | 'internal';
 
 export class ApiError extends Error {

@@ -49,7 +49,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   }
   const engine = new Engine(undefined, engineOptions(config), backend);
   const drain = new Drain();
-  const app = await buildApp({ engine, config, logger: { level: config.logLevel }, drain });
+  const app = await buildApp({ engine, config, logger: { level: config.logLevel }, drain, resumeJobs: true });
   app.log.info({ backend }, 'tfjs backend ready');
 
   // Settles when model loading has ended, either way (a shutdown waits for it: see drainAndExit).

@@ -77,6 +77,9 @@ export function formatMarkdown(report: EvalReport): string {
     const rows = meta.images.map((i) => (meta.targeted ? [i.name, i.label, i.target ?? ''] : [i.name, i.label]));
     out.push('## images', '', table(header, rows, header.map(() => 'l' as const)), '');
   }
+  if (report.errors?.length) {
+    out.push('## items that failed', '', table(['image', 'method', 'reason'], report.errors.map((e) => [e.image, e.method, e.reason.replace(/\|/g, '/')]), ['l', 'l', 'l']), '');
+  }
   return out.join('\n');
 }
 
@@ -104,8 +107,8 @@ export function formatCsv(report: EvalReport): string {
 
 export function formatJson(report: EvalReport): string {
   const rows = report.rows.map(({ method, defense, n, hits, misses }) => ({ method, defense, n, hits, misses }));
-  const { byTarget, predictions, secondsPerImage, meta } = report;
-  return JSON.stringify({ rows, byTarget, predictions, secondsPerImage, meta }, null, 2) + '\n';
+  const { byTarget, predictions, secondsPerImage, meta, errors } = report;
+  return JSON.stringify({ rows, byTarget, predictions, secondsPerImage, meta, ...(errors?.length ? { errors } : {}) }, null, 2) + '\n';
 }
 
 export function formatReport(report: EvalReport, format: ReportFormat): string {

@@ -100,6 +100,8 @@ export interface EvalReport {
   /** Attack wall time per image, seconds, per method. */
   secondsPerImage: Record<string, number>;
   meta: EvalMeta;
+  /** Items that could not be computed (dataset jobs: an image that does not decode); absent when there are none. */
+  errors?: EvalItemError[];
 }
 
 export interface EvalProgress {
@@ -122,77 +124,135 @@ export function pickTarget(seed: number, name: string, clean: number, classes: n
   return others[Math.floor(seededRandom(mixSeed('target', seed, name))() * others.length)];
 }
 
-export async function runEval(
+/** What every item of one evaluation shares: the label models, their classes, the attack models. */
+export interface EvalContext {
+  /** The models whose ensemble gives the clean labels (all loaded models for `advserve eval`). */
+  labelModels: string[];
+  labels: string[];
+  attackModels: string[];
+}
+
+/** The context of an evaluation on this engine; unknown attack models and mixed label sets fail here, before any work. */
+export function evalContext(engine: AttackEngine, attackModels?: string[], labelModels?: string[]): EvalContext {
+  const label = labelModels ?? engine.listModels().map((m) => m.id);
+  const labels = engine.labels(label);
+  const attack = attackModels ?? label;
+  engine.labels(attack);
+  return { labelModels: label, labels, attackModels: attack };
+}
+
+/** One image's clean label and (targeted) target: given, or the label models' prediction and the seeded draw. */
+export interface ImageVerdict {
+  info: EvalImageInfo;
+  clean: number;
+  target?: number;
+}
+
+export async function imageVerdict(
   engine: AttackEngine,
-  inputs: EvalInput[],
-  settings: EvalSettings,
-  opts: { onProgress?: (p: EvalProgress) => void; command?: string; imagesDir?: string; now?: () => Date } = {},
-): Promise<EvalReport> {
-  const labelModels = engine.listModels().map((m) => m.id);
-  const labels = engine.labels();
-  const attackModels = settings.attackModels ?? labelModels;
-  engine.labels(attackModels); // unknown ids and mixed label sets fail before any work
-  const date = (opts.now ?? (() => new Date()))().toISOString();
+  ctx: EvalContext,
+  settings: Pick<EvalSettings, 'targeted' | 'seed'>,
+  name: string,
+  image: RgbImage,
+  given: { label?: number; target?: number } = {},
+): Promise<ImageVerdict> {
+  // All loaded models (advserve eval) are the engine's default ensemble; a job names its own.
+  const all = engine.listModels().map((m) => m.id);
+  const models = all.join(',') === ctx.labelModels.join(',') ? undefined : ctx.labelModels;
+  const clean = given.label ?? (await engine.classify(image, { ...(models ? { models } : {}), topK: 1 })).ensemble.top[0].index;
+  const target = settings.targeted ? (given.target ?? pickTarget(settings.seed, name, clean, ctx.labels.length)) : undefined;
+  return { info: { name, label: ctx.labels[clean], ...(target !== undefined ? { target: ctx.labels[target] } : {}) }, clean, target };
+}
+
+/** One defense's top-1 for an item: class index, label, probability, and (targeted) its probability of the target. */
+export interface ItemPrediction {
+  index: number;
+  label: string;
+  prob: number;
+  targetProb?: number;
+}
+
+/** The result of one (image, method) item: what the report needs from it, and the adversarial image. */
+export interface ItemOutcome {
+  /** The attack's wall time, seconds (0 for `none`). */
+  seconds: number;
+  /** One per defense, in the settings' order. */
+  predictions: ItemPrediction[];
+  adversarial: RgbImage;
+}
+
+/** Attacks one image with one method and classifies the result under every defense. */
+export async function evalItem(
+  engine: AttackEngine,
+  ctx: EvalContext,
+  settings: Omit<EvalSettings, 'methods' | 'concurrency' | 'attackModels'>,
+  name: string,
+  image: RgbImage,
+  verdict: ImageVerdict,
+  method: MethodSpec,
+  signal?: AbortSignal,
+): Promise<ItemOutcome> {
+  let adversarial = image;
+  const started = performance.now();
+  if (method.params) {
+    const out = await engine.attack(image, {
+      ...method.params,
+      eps: settings.eps,
+      iterations: settings.iterations,
+      models: ctx.attackModels,
+      targeted: settings.targeted,
+      ...(verdict.target !== undefined ? { target: verdict.target } : { label: verdict.clean }),
+      seed: settings.seed,
+      ...(signal ? { signal } : {}),
+    });
+    adversarial = out.image;
+  }
+  const seconds = method.params ? (performance.now() - started) / 1000 : 0;
+  const predictions: ItemPrediction[] = [];
+  for (const defense of settings.defenses) {
+    signal?.throwIfAborted();
+    const classified = await classifyDefended(engine, adversarial, defense, defenseSeed(settings.seed, name, defense.spec));
+    const { index, label, prob, targetProb } = predictionOf(classified, 0, undefined, verdict.target);
+    predictions.push({ index, label, prob, ...(targetProb !== undefined ? { targetProb } : {}) });
+  }
+  return { seconds, predictions, adversarial };
+}
+
+/** An item that could not be computed (an image that does not decode, say): its reason goes in the report. */
+export interface EvalItemError {
+  image: string;
+  method: string;
+  reason: string;
+}
+
+/** Everything the report is assembled from: per image (input order) its verdict and, per method, its outcome. */
+export interface EvalResults {
+  images: Array<{ verdict: ImageVerdict; items: Array<Pick<ItemOutcome, 'seconds' | 'predictions'> | undefined> }>;
+  errors?: EvalItemError[];
+}
+
+/** The report of an evaluation from its items' results (in image order, so it does not depend on the order they ran in). */
+export function assembleReport(
+  ctx: EvalContext,
+  settings: Omit<EvalSettings, 'concurrency' | 'attackModels'>,
+  results: EvalResults,
+  meta: { command: string; date: string; imagesDir?: string; backend: string },
+): EvalReport {
+  const { labels } = ctx;
   const tallies = settings.methods.map(() => settings.defenses.map((d) => new DefenseTally(d.spec)));
   const attackSeconds = settings.methods.map(() => 0);
-  const total = inputs.length * settings.methods.length;
-  let done = 0;
-
-  type Outcome = { m: number; d: number; classified: Awaited<ReturnType<typeof classifyDefended>> };
-  const perImage: { info: EvalImageInfo; clean: number; target?: number; outcomes: Outcome[] }[] = new Array(inputs.length);
-
-  const evaluate = async (i: number) => {
-    const input = inputs[i];
-    const image = await input.load();
-    const clean = (await engine.classify(image, { topK: 1 })).ensemble.top[0].index;
-    const target = settings.targeted ? pickTarget(settings.seed, input.name, clean, labels.length) : undefined;
-    const info = { name: input.name, label: labels[clean], ...(target !== undefined ? { target: labels[target] } : {}) };
-    const outcomes: Outcome[] = [];
-    for (const [m, method] of settings.methods.entries()) {
-      let adversarial = image;
-      const started = performance.now();
-      if (method.params) {
-        const out = await engine.attack(image, {
-          ...method.params,
-          eps: settings.eps,
-          iterations: settings.iterations,
-          models: attackModels,
-          targeted: settings.targeted,
-          ...(target !== undefined ? { target } : { label: clean }),
-          seed: settings.seed,
-        });
-        adversarial = out.image;
-      }
-      const seconds = method.params ? (performance.now() - started) / 1000 : 0;
-      attackSeconds[m] += seconds;
-      const predictions: EvalProgress['predictions'] = [];
-      for (const [d, defense] of settings.defenses.entries()) {
-        const classified = await classifyDefended(engine, adversarial, defense, defenseSeed(settings.seed, input.name, defense.spec));
-        outcomes.push({ m, d, classified });
-        predictions.push({ defense: defense.spec, label: classified.top.label });
-      }
-      opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds, clean: info.label, target: info.target, predictions });
-    }
-    perImage[i] = { info, clean, target, outcomes };
-  };
-
-  // A few images in flight at once keep every worker busy; each image's results are its own.
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(settings.concurrency ?? 1, inputs.length)) }, async () => {
-    while (next < inputs.length) await evaluate(next++);
-  });
-  await Promise.all(lanes);
-
-  // Tally in image order, so the report is the same whatever the concurrency.
   const images: EvalImageInfo[] = [];
   const predictions: EvalPrediction[] = [];
-  for (const r of perImage) {
-    images.push(r.info);
-    for (const { m, d, classified } of r.outcomes) {
-      const p = predictionOf(classified, images.length - 1, r.info.name, r.target);
-      tallies[m][d].add(p, r.clean, r.target);
-      const { label, prob, targetProb } = p;
-      predictions.push({ image: r.info.name, method: settings.methods[m].name, defense: settings.defenses[d].spec, label, prob, ...(targetProb !== undefined ? { targetProb } : {}) });
+  for (const { verdict, items } of results.images) {
+    images.push(verdict.info);
+    for (const [m, item] of items.entries()) {
+      if (!item) continue;
+      attackSeconds[m] += item.seconds;
+      for (const [d, p] of item.predictions.entries()) {
+        tallies[m][d].add({ image: images.length - 1, name: verdict.info.name, ...p }, verdict.clean, verdict.target);
+        const { label, prob, targetProb } = p;
+        predictions.push({ image: verdict.info.name, method: settings.methods[m].name, defense: settings.defenses[d].spec, label, prob, ...(targetProb !== undefined ? { targetProb } : {}) });
+      }
     }
   }
   const byTarget: EvalTargetRow[] = settings.methods.flatMap((method, m) =>
@@ -206,25 +266,62 @@ export async function runEval(
       rows.push({ method: method.name, defense: r.defense, n: r.n, hits: r.hits, misses: r.misses });
     }
   }
-  const n = inputs.length;
+  const n = images.length;
   return {
     rows,
     byTarget,
     predictions,
     secondsPerImage: Object.fromEntries(settings.methods.map((method, m) => [method.name, n ? attackSeconds[m] / n : 0])),
     meta: {
-      command: opts.command ?? '',
-      date,
-      ...(opts.imagesDir !== undefined ? { imagesDir: opts.imagesDir } : {}),
+      command: meta.command,
+      date: meta.date,
+      ...(meta.imagesDir !== undefined ? { imagesDir: meta.imagesDir } : {}),
       n,
       eps: settings.eps,
       iterations: settings.iterations,
       targeted: settings.targeted,
       seed: settings.seed,
-      attackModels,
-      labelModels,
-      backend: engine.backend,
+      attackModels: ctx.attackModels,
+      labelModels: ctx.labelModels,
+      backend: meta.backend,
       images,
     },
+    ...(results.errors?.length ? { errors: results.errors } : {}),
   };
+}
+
+export async function runEval(
+  engine: AttackEngine,
+  inputs: EvalInput[],
+  settings: EvalSettings,
+  opts: { onProgress?: (p: EvalProgress) => void; command?: string; imagesDir?: string; now?: () => Date } = {},
+): Promise<EvalReport> {
+  const ctx = evalContext(engine, settings.attackModels);
+  const date = (opts.now ?? (() => new Date()))().toISOString();
+  const total = inputs.length * settings.methods.length;
+  let done = 0;
+  const perImage: EvalResults['images'] = new Array(inputs.length);
+
+  const evaluate = async (i: number) => {
+    const input = inputs[i];
+    const image = await input.load();
+    const verdict = await imageVerdict(engine, ctx, settings, input.name, image);
+    const items: ItemOutcome[] = [];
+    for (const method of settings.methods) {
+      const item = await evalItem(engine, ctx, settings, input.name, image, verdict, method);
+      items.push(item);
+      const predictions = item.predictions.map((p, d) => ({ defense: settings.defenses[d].spec, label: p.label }));
+      opts.onProgress?.({ done: ++done, total, image: input.name, method: method.name, seconds: item.seconds, clean: verdict.info.label, target: verdict.info.target, predictions });
+    }
+    perImage[i] = { verdict, items };
+  };
+
+  // A few images in flight at once keep every worker busy; each image's results are its own.
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(settings.concurrency ?? 1, inputs.length)) }, async () => {
+    while (next < inputs.length) await evaluate(next++);
+  });
+  await Promise.all(lanes);
+
+  return assembleReport(ctx, settings, { images: perImage }, { command: opts.command ?? '', date, imagesDir: opts.imagesDir, backend: engine.backend });
 }

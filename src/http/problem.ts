@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, PROBLEM_BASE, badParam, notFound, notReady, payloadTooLarge, unknownModel, unsupportedMedia } from '../errors';
 import { EngineError, EngineNotReady, InvalidOption, UnknownModel } from '../engine/errors';
+import { JobError, JobNotDone, JobNotFound, JobQueueFull, JobStoreUnavailable } from '../jobs/errors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -52,10 +53,20 @@ export function engineProblem(err: EngineError): ApiError | undefined {
   return undefined;
 }
 
+/** The job engine's domain errors (src/jobs/errors.ts) as the problems clients see. */
+export function jobProblem(err: JobError): ApiError | undefined {
+  if (err instanceof JobNotFound) return new ApiError(404, 'not-found', 'Not found', err.message, 'id');
+  if (err instanceof JobNotDone) return new ApiError(409, 'job-not-done', 'Job not done', err.message, 'id', { 'Retry-After': '5' });
+  if (err instanceof JobQueueFull) return new ApiError(429, 'queue-full', 'Queue full', err.message, undefined, { 'Retry-After': '30' });
+  if (err instanceof JobStoreUnavailable) return new ApiError(503, 'jobs-unavailable', 'Jobs unavailable', err.message, undefined, { 'Retry-After': '5' });
+  return undefined;
+}
+
 /** Maps an error to the ApiError it stands for; undefined for errors that are server bugs. */
 export function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
   if (err instanceof EngineError) return engineProblem(err);
+  if (err instanceof JobError) return jobProblem(err);
   const e = err as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string };
   if (!e || typeof e !== 'object') return undefined;
   if (Array.isArray(e.validation)) {

@@ -2,8 +2,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { RouteDeps } from './attack';
+import type { JobService } from '../jobs/service';
 
-export const metricsRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine }) => {
+export const metricsRoutes: FastifyPluginAsync<RouteDeps & { jobs?: JobService }> = async (app, { engine, jobs }) => {
   app.get(
     '/metrics',
     {
@@ -11,14 +12,14 @@ export const metricsRoutes: FastifyPluginAsync<RouteDeps> = async (app, { engine
       schema: {
         operationId: 'metrics',
         tags: ['ops'],
-        summary: 'Prometheus metrics: queue depth, batch sizes, step latency, jobs finished/failed/cancelled/rejected.',
+        summary: 'Prometheus metrics: queue depth, batch sizes, step latency, jobs finished/failed/cancelled/rejected, dataset job items queued/running/done/failed/retried.',
         produces: ['text/plain'],
         response: { 200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: Type.String() } } } },
       },
     },
     async (_req, reply) => {
       reply.type('text/plain; version=0.0.4; charset=utf-8');
-      return (engine.metricsText?.() ?? '') + app.requestMetrics.render() + '\n';
+      return (engine.metricsText?.() ?? '') + app.requestMetrics.render() + '\n' + (jobs ? await jobs.metricsText() : '');
     },
   );
 };

@@ -13,7 +13,7 @@ t.test('openapi.yaml is up to date', async (t) => {
 t.test('openapi.yaml describes what clients need', async (t) => {
   const doc = parse(readFileSync(OPENAPI_PATH, 'utf8'));
   t.equal(doc.openapi, '3.0.3');
-  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/methods', '/v1/models', '/v1/models/{id}']);
+  t.same(Object.keys(doc.paths).sort(), ['/healthz', '/metrics', '/readyz', '/v1/attack/targeted', '/v1/attack/untargeted', '/v1/classify', '/v1/defense/evaluate', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/jobs/{id}/images.zip', '/v1/jobs/{id}/images/{n}', '/v1/jobs/{id}/report', '/v1/methods', '/v1/models', '/v1/models/{id}']);
   // The model registry: uploads and removals need a key (scope admin); reading one model does not.
   t.same(doc.paths['/v1/models'].post.security, [{ bearerAuth: [] }], 'POST /v1/models is protected');
   t.same(doc.paths['/v1/models/{id}'].delete.security, [{ bearerAuth: [] }], 'DELETE /v1/models/{id} is protected');
