@@ -4,17 +4,12 @@ import sharp from 'sharp';
 import { Engine } from '../../src/engine/engine';
 import { LocalRunner } from '../../src/engine/runner';
 import { ATTACK_METHODS, type AttackParams } from '../../src/engine/types';
-import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
+import { tinyClassifier, tinyEngine, tinyImage, useBackend } from '../support/tiny';
 
 const W = 12;
 const H = 10; // not the models' 8x8: the resize inside the classifier is part of what is attacked
 
-function engine(): Engine {
-  const runner = new LocalRunner('wasm');
-  runner.add(tinyClassifier('m1', 1));
-  runner.add(tinyClassifier('m2', 2));
-  return new Engine(runner);
-}
+const engine = tinyEngine;
 
 async function pngRoundTrip(img: { width: number; height: number; rgb: Uint8Array }): Promise<Uint8Array> {
   const png = await sharp(Buffer.from(img.rgb), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();

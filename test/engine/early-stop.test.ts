@@ -5,16 +5,10 @@
  */
 import t from 'tap';
 import { Engine } from '../../src/engine/engine';
-import { LocalRunner } from '../../src/engine/runner';
 import type { AttackOutcome, AttackParams, AttackProgress } from '../../src/engine/types';
-import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
+import { tinyEngine, tinyImage, useBackend } from '../support/tiny';
 
-function engine(): Engine {
-  const runner = new LocalRunner('wasm');
-  runner.add(tinyClassifier('m1', 1));
-  runner.add(tinyClassifier('m2', 2));
-  return new Engine(runner);
-}
+const engine = tinyEngine;
 
 t.before(() => useBackend());
 

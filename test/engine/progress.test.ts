@@ -3,17 +3,10 @@
  * consistent with the result, and reporting changes nothing in the output.
  */
 import t from 'tap';
-import { Engine } from '../../src/engine/engine';
-import { LocalRunner } from '../../src/engine/runner';
 import type { AttackParams, AttackProgress } from '../../src/engine/types';
-import { tinyClassifier, tinyImage, useBackend } from '../support/tiny';
+import { tinyEngine, tinyImage, useBackend } from '../support/tiny';
 
-function engine(): Engine {
-  const runner = new LocalRunner('wasm');
-  runner.add(tinyClassifier('m1', 1));
-  runner.add(tinyClassifier('m2', 2));
-  return new Engine(runner);
-}
+const engine = tinyEngine;
 
 t.before(() => useBackend());
 

@@ -2,7 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { NetClassifier } from '../../src/models/classifier';
+import { Engine } from '../../src/engine/engine';
 import { seededRandom } from '../../src/engine/random';
+import { LocalRunner } from '../../src/engine/runner';
 import type { ModelSpec } from '../../src/models/types';
 
 export const TINY_LABELS = ['a', 'b', 'c', 'd'];
@@ -57,4 +59,12 @@ export function tinyImage(width: number, height: number, seed: number, alpha = f
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = Math.floor(40 + r() * 176);
   return { width, height, rgb, alpha: alpha ? new Uint8Array(width * height).fill(200) : undefined };
+}
+
+/** An in-process engine on two tiny classifiers (m1, m2): the attack tests' ensemble. */
+export function tinyEngine(): Engine {
+  const runner = new LocalRunner('wasm');
+  runner.add(tinyClassifier('m1', 1));
+  runner.add(tinyClassifier('m2', 2));
+  return new Engine(runner);
 }
