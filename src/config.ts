@@ -95,7 +95,7 @@ export interface Config {
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_WASM_THREADS } from './backend/wasm-threaded';
-import { ONNX_PROVIDERS, onnxRuntime, type OnnxProvider } from './models/onnx/available';
+import { networksInOnnx, ONNX_PROVIDERS, type OnnxProvider } from './models/onnx/available';
 import type { NetRuntime } from './engine/load-passes';
 import { BUNDLED_MODELS } from './models/table';
 import { readKeyFileSync, type ApiKey } from './keys/file';
@@ -165,12 +165,6 @@ function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNe
   const wasmThreads = int(env, 'ADVSERVE_WASM_THREADS', defaultThreads, 1, MAX_WASM_THREADS);
   const defaultWorkers = setThreads || plan === 'latency' ? Math.max(1, Math.floor(cores / wasmThreads)) : cores;
   return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads };
-}
-
-/** Whether the networks will run in onnxruntime (as src/engine/load-passes.ts decides per model). */
-export function networksInOnnx(runtime: NetRuntime, backend: BackendChoice, hasOnnx: () => boolean = () => onnxRuntime() !== undefined): boolean {
-  if (runtime === 'onnx') return true;
-  return runtime === 'auto' && (backend === 'auto' || backend === 'wasm') && hasOnnx();
 }
 
 /** ADVSERVE_API_KEYS_FILE read and checked now, so that a bad file stops the start (naming the line). */

@@ -1,6 +1,7 @@
 /** How the service splits cores between gradient workers and XNNPACK threads by default. */
 import t from 'tap';
-import { ConfigError, loadConfig, networksInOnnx } from '../src/config';
+import { ConfigError, loadConfig } from '../src/config';
+import { networksInOnnx } from '../src/models/onnx/available';
 
 const split = (env: NodeJS.ProcessEnv, plan: 'latency' | 'throughput', cores: number) => {
   const c = loadConfig(env, plan, cores);

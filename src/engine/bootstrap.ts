@@ -1,6 +1,7 @@
 /** Builds a ready engine from the configuration: backend, models, and where passes run. */
 import { initBackend, type BackendOptions } from '../backend';
-import { networksInOnnx, type Config } from '../config';
+import type { Config } from '../config';
+import { networksInOnnx } from '../models/onnx/available';
 import { bundledSpecs, readFolderSpec, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
 import { loadStoreModels } from '../models/store/startup';

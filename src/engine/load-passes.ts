@@ -6,7 +6,7 @@
  * - 'auto': onnx when onnxruntime-node is installed and tfjs runs on wasm (on the native
  *   TensorFlow backend tfjs is fast already), falling back to tfjs per model with a warning.
  */
-import type { OnnxProvider } from '../models/onnx/available';
+import { networksInOnnx, type OnnxProvider } from '../models/onnx/available';
 import { OnnxGradientNet, onnxRuntime, warmUpInput } from '../models/onnx/net';
 import { buildNet, classifierOf, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
@@ -39,7 +39,7 @@ export function wantsOnnx(runtime: NetRuntime, backend: string): boolean {
     if (!onnxRuntime()) throw new Error('ADVSERVE_RUNTIME=onnx but onnxruntime-node is not installed (npm install onnxruntime-node, or use ADVSERVE_RUNTIME=tfjs)');
     return true;
   }
-  return runtime === 'auto' && backend === 'wasm' && onnxRuntime() !== undefined;
+  return networksInOnnx(runtime, backend);
 }
 
 export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions): Promise<LoadedPasses> {

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, wasmThreadCount } from '../../backend';
-import { networksInOnnx } from '../../config';
+import { networksInOnnx } from '../../models/onnx/available';
 import { loadPasses } from '../load-passes';
 import type { ModelSpec } from '../../models/types';
 import type { ModelPasses } from '../passes';

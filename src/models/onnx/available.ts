@@ -25,3 +25,14 @@ export function onnxRuntime(): Ort | undefined {
   }
   return cached ?? undefined;
 }
+
+/**
+ * Whether the networks run in onnxruntime, for a runtime setting (auto, onnx, tfjs) and a tfjs
+ * backend (the choice, auto included, or the one in use): 'onnx' always; 'auto' where
+ * onnxruntime-node loads and tfjs is (or may become) wasm, since on the native TensorFlow
+ * backend tfjs is fast already.
+ */
+export function networksInOnnx(runtime: string, backend: string, hasOnnx: () => boolean = () => onnxRuntime() !== undefined): boolean {
+  if (runtime === 'onnx') return true;
+  return runtime === 'auto' && (backend === 'auto' || backend === 'wasm') && hasOnnx();
+}
