@@ -112,12 +112,16 @@ export class JobService {
   report(owner: string, id: string): Promise<EvalReport> {
     return this.guard(async () => {
       const job = await this.owned(owner, id);
-      const state = await this.store.state(id);
-      if (state.cancelledAt) throw new JobNotFound(id, ': it was cancelled and its results deleted');
+      await this.notCancelled(id);
       const results = await this.store.results(id);
-      if (results.length < itemCount(job)) throw new JobNotDone(id, results.length, itemCount(job));
+      allDone(job, results.length);
       return jobReport(job, results);
     });
+  }
+
+  /** A cancelled job's results are deleted: asking for them is asking for something gone (404). */
+  private async notCancelled(id: string): Promise<void> {
+    if ((await this.store.state(id)).cancelledAt) throw new JobNotFound(id, ': it was cancelled and its results deleted');
   }
 
   record(owner: string, id: string): Promise<JobRecord> {
@@ -136,10 +140,8 @@ export class JobService {
   zip(owner: string, id: string): Promise<Readable> {
     return this.guard(async () => {
       const job = await this.owned(owner, id);
-      const state = await this.store.state(id);
-      if (state.cancelledAt) throw new JobNotFound(id, ': it was cancelled and its results deleted');
-      const done = await this.store.resultCount(id);
-      if (done < itemCount(job)) throw new JobNotDone(id, done, itemCount(job));
+      await this.notCancelled(id);
+      allDone(job, await this.store.resultCount(id));
       const zip = new ZipFile();
       for (const [n, name] of job.images.entries()) {
         for (const [m, method] of job.settings.methods.entries()) {
@@ -183,4 +185,9 @@ export class JobService {
     await this.queue.close().catch(() => undefined);
     await this.store.close().catch(() => undefined);
   }
+}
+
+/** What needs every item's result (report, zip) waits for the last one (409 job-not-done before). */
+function allDone(job: JobRecord, done: number): void {
+  if (done < itemCount(job)) throw new JobNotDone(job.id, done, itemCount(job));
 }

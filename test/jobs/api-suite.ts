@@ -10,7 +10,7 @@ import * as yauzl from 'yauzl';
 import sharp from 'sharp';
 import type { Engine } from '../../src/engine/engine';
 import { binaryParser, isProblem } from '../http/helpers';
-import { auth, evalReport, pngs, sameReport, submit, waitJob, type JobFieldsIn, type JsonBody } from './support';
+import { auth, evalReport, pngs, sameReport, submit, waitJob, waitRunning, type JobFieldsIn, type JsonBody } from './support';
 
 export interface SuiteContext {
   server: Server;
@@ -110,11 +110,7 @@ export function apiSuite(t: Test, context: () => SuiteContext): void {
     const res = await submit(server, images, { methods: 'ifgsm', defenses: 'net_a', eps: '8', iterations: '1000', seed: '1' }, keys.alice);
     t.equal(res.status, 202, res.text);
     const id = res.body.id as string;
-    for (let i = 0; i < 300; i++) {
-      const s = await request(server).get(`/v1/jobs/${id}`).set(auth(keys.alice));
-      if (s.body.status === 'running') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitRunning(server, id, keys.alice, 15_000);
     const del = await request(server).delete(`/v1/jobs/${id}`).set(auth(keys.alice));
     t.equal(del.status, 204);
     const after = await request(server).get(`/v1/jobs/${id}`).set(auth(keys.alice));

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config';
 import { createEngine } from '../../src/engine/bootstrap';
 import { DiskJobStore } from '../../src/jobs/disk-store';
 import { quiet } from '../models/registry-support';
-import { evalReport, modelDirs, modelEnv, pngs, sameReport, submit, tempDir, waitJob } from './support';
+import { evalReport, modelDirs, modelEnv, pngs, sameReport, submit, tempDir, waitJob, waitRunning } from './support';
 
 t.test('a restart mid-job: the new service finishes the job, same report', async (t) => {
   const dirs = modelDirs(t);
@@ -27,10 +27,7 @@ t.test('a restart mid-job: the new service finishes the job, same report', async
   const res = await submit(first.server, images, fields);
   t.equal(res.status, 202);
   const id = res.body.id as string;
-  for (let i = 0; i < 400; i++) {
-    if ((await request(first.server).get(`/v1/jobs/${id}`)).body.status === 'running') break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitRunning(first.server, id, undefined, 10_000);
   await first.close(); // the running items are stopped, nothing of them is stored
   const store = new DiskJobStore(jobDir, 1000);
   const left = (await store.results(id)).length;

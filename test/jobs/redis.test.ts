@@ -11,7 +11,7 @@ import { newKey, parseKeyFile } from '../../src/keys/file';
 import { isProblem } from '../http/helpers';
 import { redisMissing, startRedis, type RedisServer } from '../support/redis';
 import { apiSuite, type SuiteContext } from './api-suite';
-import { auth, evalReport, jobApp, modelDirs, modelEnv, pngs, sameReport, spawnWorker, submit, waitJob, type WorkerProcess } from './support';
+import { auth, evalReport, jobApp, modelDirs, modelEnv, pngs, sameReport, spawnWorker, submit, waitJob, waitRunning, type WorkerProcess } from './support';
 
 const missing = redisMissing();
 if (missing) {
@@ -49,11 +49,7 @@ if (missing) {
     t.equal(res.status, 202, res.text);
     const id = res.body.id as string;
     // Both workers take items at once (4 each); kill the first while the job runs.
-    for (let i = 0; i < 400; i++) {
-      const s = await request(server).get(`/v1/jobs/${id}`).set(auth(keys.alice));
-      if (s.body.status === 'running') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitRunning(server, id, keys.alice, 10_000);
     const before = (await request(server).get(`/v1/jobs/${id}`).set(auth(keys.alice))).body.progress.done;
     workers[0].child.kill('SIGKILL');
     await workers[0].exited;

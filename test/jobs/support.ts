@@ -78,6 +78,18 @@ export function submit(server: Server, images: NamedPng[], fields: Record<string
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type JsonBody = Record<string, any>;
 
+/**
+ * Polls the job until it is running, for at most `timeoutMs`; then returns either way (the
+ * callers check what they need next: a job that already finished is their case too).
+ */
+export async function waitRunning(server: Server, id: string, key: string | undefined, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if ((await request(server).get(`/v1/jobs/${id}`).set(auth(key))).body.status === 'running') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Polls the job until it reaches a final status. */
 export async function waitJob(server: Server, id: string, key?: string, timeoutMs = 90_000): Promise<JsonBody> {
   const until = Date.now() + timeoutMs;
