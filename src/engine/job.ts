@@ -173,7 +173,12 @@ export class AttackJob {
         random: seededRandom(params.seed ?? 0),
       };
       let steps = ctx.iterations;
-      const raw = await this.attack.run(ctx, this.oracle(ctx.iterations), (i) => this.shouldStop(i) && ((steps = i), true));
+      const stop = (i: number) => {
+        if (!this.shouldStop(i)) return false;
+        steps = i;
+        return true;
+      };
+      const raw = await this.attack.run(ctx, this.oracle(ctx.iterations), stop);
       tf.dispose([lower, upper]); // not needed from here on: two full-size tensors less during the rounding
       const cleanProbs = this.clean ?? (await this.probabilities(image));
       const cleanLabel = argmax(cleanProbs.ensemble);
