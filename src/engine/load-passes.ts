@@ -39,7 +39,7 @@ export function wantsOnnx(runtime: NetRuntime, backend: string): boolean {
     if (!onnxRuntime()) throw new Error('ADVSERVE_RUNTIME=onnx but onnxruntime-node is not installed (npm install onnxruntime-node, or use ADVSERVE_RUNTIME=tfjs)');
     return true;
   }
-  return networksInOnnx(runtime, backend);
+  return networksInOnnx(runtime, backend, () => onnxRuntime() !== undefined);
 }
 
 export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions): Promise<LoadedPasses> {
