@@ -76,6 +76,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
       return cn;
     },
     convWeights: new Map(),
+    convFlipped: new Map(),
   };
 
   const xIn = 'x', onehot = 'onehot', sign = 'sign', uselogit = 'uselogit', usemargin = 'usemargin', kappa = 'kappa';

@@ -1,6 +1,7 @@
 /** Table entry for max and average pooling (tfjs 'same' / 'valid' windows). */
 import * as tf from '@tensorflow/tfjs';
 import { pool as poolForward, type PoolLayer } from '../ops';
+import { convTransposeAsConvPads } from './layers';
 import { ExportCtx, OpEntry } from './types';
 
 function poolAttrs(l: PoolLayer, xShape: number[]) {
@@ -19,7 +20,7 @@ function maxPoolGrad(ctx: ExportCtx, dy: string, indices: string, x: string): st
   return g.one('Reshape', [scattered, xShape]);
 }
 
-/** Average pooling's gradient: dy / count, spread back by a ones-kernel ConvTranspose per channel. */
+/** Average pooling's gradient: dy / count, spread back by a ones kernel per channel (ConvTranspose, or Conv at stride 1). */
 function avgPoolGrad(ctx: ExportCtx, dy: string, l: PoolLayer, xShape: number[], yShape: number[]): string {
   const c = xShape[3];
   const [kh, kw] = l.size;
@@ -38,6 +39,9 @@ function avgPoolGrad(ctx: ExportCtx, dy: string, l: PoolLayer, xShape: number[],
   const g = ctx.g;
   const scaled = g.one('Mul', [dy, g.floats([1, 1, oh, ow], inv, 'invcount')]);
   const ones = g.floats([c, 1, kh, kw], new Float32Array(c * kh * kw).fill(1), 'ones');
+  // At stride 1 the spread is a Conv with the same (symmetric) ones kernel, which onnxruntime runs faster.
+  const convPads = convTransposeAsConvPads([kh, kw], l.strides, [1, 1], [top, left, bottom, right]);
+  if (convPads) return g.one('Conv', [scaled, ones], { kernel_shape: [kh, kw], strides: [1, 1], pads: convPads, group: c });
   const outputPadding = [
     xShape[1] - ((oh - 1) * l.strides[0] + kh - top - bottom),
     xShape[2] - ((ow - 1) * l.strides[1] + kw - left - right),

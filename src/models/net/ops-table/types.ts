@@ -30,6 +30,8 @@ export interface ExportCtx {
   input(name: string, userRank: number): string;
   /** Conv weights, shared by a layer's Conv and its ConvTranspose. */
   convWeights: Map<ConvLayer, string>;
+  /** Conv weights flipped for the input gradient's Conv (stride-1 layers). */
+  convFlipped: Map<ConvLayer, string>;
 }
 
 export interface Exported {
