@@ -25,6 +25,10 @@ function softmaxRow(logits: Float32Array, row: number, k: number): Float32Array 
   return Float32Array.from(e, (x) => x / sum);
 }
 
+function imageTensors(reqs: ImageRequest[]): tf.Tensor4D[] {
+  return reqs.map((r) => tf.tensor4d(r.image, [1, r.height, r.width, 3]));
+}
+
 export class OnnxPasses implements ModelPasses {
   readonly runtime = 'onnx';
   constructor(
@@ -37,17 +41,20 @@ export class OnnxPasses implements ModelPasses {
     return this.net.spec;
   }
 
-  /** The network inputs of a batch, stacked: [n, h, w, 3]. */
-  private inputs(reqs: Array<ImageRequest & Pick<GradRequest, 'diverse'>>): Float32Array {
-    const [h, w] = this.spec.inputSize;
-    const m = h * w * 3;
-    const x = new Float32Array(reqs.length * m);
-    reqs.forEach((r, i) => {
-      const t = tf.tidy(() => preprocessImages(this.spec, tf.tensor4d(r.image, [1, r.height, r.width, 3]), r.diverse));
-      x.set(t.dataSync(), i * m);
-      t.dispose();
+  /**
+   * The network inputs of a batch, stacked: [n, h, w, 3], read out of tfjs in one piece. `images`
+   * are the requests' pixels as tensors, kept by the caller for the gradient's way back.
+   */
+  private inputs(images: tf.Tensor4D[], reqs: Array<ImageRequest & Pick<GradRequest, 'diverse'>>): Float32Array {
+    const t = tf.tidy(() => {
+      const xs = images.map((im, i) => preprocessImages(this.spec, im, reqs[i].diverse));
+      return xs.length === 1 ? xs[0] : tf.concat(xs, 0);
     });
-    return x;
+    try {
+      return t.dataSync() as Float32Array;
+    } finally {
+      t.dispose();
+    }
   }
 
   async directions(reqs: GradRequest[]): Promise<Float32Array[]> {
@@ -61,28 +68,41 @@ export class OnnxPasses implements ModelPasses {
     const m = h * w * 3;
     const k = this.net.classes;
     const objectives = reqs.map((r) => ({ cls: r.cls, sign: r.towards ? (1 as const) : (-1 as const), logit: r.logit === true, ...(r.margin !== undefined ? { margin: r.margin } : {}) }));
-    const { logits, dx } = await this.net.run(this.inputs(reqs), reqs.length, objectives);
-    return reqs.map((r, i) => {
-      // Back through the preprocessing: the vector-Jacobian product with the network-input gradient.
-      const g = tf.tidy(() => {
-        const seed = tf.tensor4d(dx!.subarray(i * m, (i + 1) * m), [1, h, w, 3]);
-        return tf.grad((img) => preprocessImages(this.spec, img as tf.Tensor4D, r.diverse))(tf.tensor4d(r.image, [1, r.height, r.width, 3]), seed);
+    // Each image goes into tfjs once: its tensor serves the preprocessing and, after the network, its gradient.
+    const images = imageTensors(reqs);
+    try {
+      const { logits, dx } = await this.net.run(this.inputs(images, reqs), reqs.length, objectives);
+      return reqs.map((r, i) => {
+        // Back through the preprocessing: the vector-Jacobian product with the network-input gradient.
+        const g = tf.tidy(() => {
+          const seed = tf.tensor4d(dx!.subarray(i * m, (i + 1) * m), [1, h, w, 3]);
+          return tf.grad((img) => preprocessImages(this.spec, img as tf.Tensor4D, r.diverse))(images[i], seed);
+        });
+        const grad = g.dataSync() as Float32Array;
+        g.dispose();
+        if (!r.withProbs) return grad;
+        const both = new Float32Array(grad.length + k);
+        both.set(grad);
+        both.set(softmaxRow(logits, i, k), grad.length);
+        return both;
       });
-      const grad = g.dataSync() as Float32Array;
-      g.dispose();
-      if (!r.withProbs) return grad;
-      const both = new Float32Array(grad.length + k);
-      both.set(grad);
-      both.set(softmaxRow(logits, i, k), grad.length);
-      return both;
-    });
+    } finally {
+      tf.dispose(images);
+    }
   }
 
   async probabilities(reqs: ImageRequest[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     for (let i = 0; i < reqs.length; i += this.microBatch) {
       const part = reqs.slice(i, i + this.microBatch);
-      const { logits } = await this.net.run(this.inputs(part), part.length);
+      const images = imageTensors(part);
+      let x: Float32Array;
+      try {
+        x = this.inputs(images, part);
+      } finally {
+        tf.dispose(images);
+      }
+      const { logits } = await this.net.run(x, part.length);
       part.forEach((_, j) => out.push(softmaxRow(logits, j, this.net.classes)));
     }
     return out;

@@ -8,6 +8,7 @@ import t, { Test } from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CompiledNet, compileGraphModel, compileLayersModel } from '../../src/models/net/compile';
+import { exportGradientGraph } from '../../src/models/onnx/export';
 import { OnnxGradientNet, onnxRuntime, type OnnxObjective } from '../../src/models/onnx/net';
 import { buildNet } from '../../src/models/registry';
 import { BUNDLED_MODELS } from '../../src/models/table';
@@ -149,6 +150,31 @@ t.test('Keras MobileNet-style head: pooled [N, C] reshaped to [N, 1, 1, C], a 1x
   const net = compileLayersModel(model);
   t.teardown(() => net.dispose());
   await checkExport(t, 'keras head', net, [8, 7], 4, 35);
+});
+
+t.test('stride-1 input gradients are Convs with the flipped kernel: dilated, asymmetric same, valid, depthwise x2, average pool', async (t) => {
+  const L = tf.layers;
+  const model = tf.sequential({
+    layers: [
+      L.conv2d({ inputShape: [11, 10, 3], filters: 5, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'relu6' as 'relu' }),
+      L.depthwiseConv2d({ kernelSize: 3, padding: 'valid', depthMultiplier: 2, activation: 'relu6' as 'relu' }),
+      L.conv2d({ filters: 4, kernelSize: 2, padding: 'same', activation: 'relu' }),
+      L.averagePooling2d({ poolSize: 2, strides: 1, padding: 'valid' }),
+      L.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same' }),
+      L.flatten(),
+      L.dense({ units: 4, activation: 'softmax' }),
+    ],
+  });
+  randomizeWeights(model, 36);
+  const net = compileLayersModel(model);
+  t.teardown(() => net.dispose());
+  const { model: graph } = exportGradientGraph(net.graph(), { inputSize: [11, 10] });
+  const ops = graph.nodes.map((n) => n.op);
+  // Only the strided conv's gradient needs a ConvTranspose; the four stride-1 layers' are Convs.
+  t.equal(ops.filter((op) => op === 'ConvTranspose').length, 1, 'one ConvTranspose (the stride-2 conv)');
+  t.equal(ops.filter((op) => op === 'Conv').length, 4 + 4, 'four forward Convs and four backward ones');
+  t.ok(ops.includes('HardSigmoid'), 'relu6 masks as HardSigmoid');
+  await checkExport(t, 'stride-1 gradients', net, [11, 10], 4, 37);
 });
 
 t.test('export and a session leave no tensors behind', async (t) => {
