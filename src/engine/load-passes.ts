@@ -7,6 +7,7 @@
  *   TensorFlow backend tfjs is fast already), falling back to tfjs per model with a warning.
  */
 import { networksInOnnx, type OnnxProvider } from '../models/onnx/available';
+import { exportModel, ModelBuildError, type ExportedModel } from '../models/onnx/export-model';
 import { OnnxGradientNet, onnxRuntime, warmUpInput } from '../models/onnx/net';
 import { buildNet, classifierOf, type LoadLog } from '../models/registry';
 import type { ModelSpec } from '../models/types';
@@ -25,6 +26,11 @@ export interface PassOptions {
   microBatch: number;
   /** onnxruntime's execution provider (default cpu). */
   onnxProvider?: OnnxProvider;
+  /**
+   * Builds and exports a model for onnxruntime (default: exportModel, on this thread). Gradient
+   * workers pass one that does it in a thread of its own (./pool/export-in-thread).
+   */
+  exporter?: (spec: ModelSpec, log: LoadLog) => Promise<ExportedModel>;
 }
 
 export interface LoadedPasses {
@@ -44,29 +50,22 @@ export function wantsOnnx(runtime: NetRuntime, backend: string): boolean {
 
 export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions): Promise<LoadedPasses> {
   const started = Date.now();
-  const built = await buildNet(spec, log);
   if (wantsOnnx(o.runtime, o.backend)) {
     let net: OnnxGradientNet | undefined;
     try {
-      const graph = built.net.graph?.();
-      if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
-      net = await OnnxGradientNet.create({ ...spec, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization }, graph, o.threads, o.onnxProvider);
+      const exported = await (o.exporter ?? exportModel)(spec, log);
+      net = await OnnxGradientNet.open({ ...spec, endsInSoftmax: exported.endsInSoftmax, quantization: exported.quantization }, exported, o.threads, o.onnxProvider);
       await warmUp(net);
     } catch (err) {
       await net?.dispose();
-      if (o.runtime === 'onnx') {
-        built.net.dispose();
-        throw new Error(`model ${spec.id}: cannot run in onnxruntime: ${(err as Error).message}`, { cause: err });
-      }
+      // Files that do not build fail the same way on either runtime.
+      if (err instanceof ModelBuildError) throw new Error(err.message, { cause: err });
+      if (o.runtime === 'onnx') throw new Error(`model ${spec.id}: cannot run in onnxruntime: ${(err as Error).message}`, { cause: err });
       log.warn({ model: spec.id, err: String(err) }, 'model cannot run in onnxruntime; using tfjs');
     }
-    if (net) {
-      // The session holds its own copy of the weights; tfjs's is no longer needed.
-      built.net.dispose();
-      return { passes: new OnnxPasses(net, o.microBatch), fallbacks: [], loadMs: Date.now() - started };
-    }
+    if (net) return { passes: new OnnxPasses(net, o.microBatch), fallbacks: [], loadMs: Date.now() - started };
   }
-  const loaded = classifierOf(spec, built, started);
+  const loaded = classifierOf(spec, await buildNet(spec, log), started);
   return { passes: new TfjsPasses(loaded.classifier, o.microBatch), fallbacks: loaded.fallbacks, loadMs: loaded.loadMs };
 }
 

@@ -4,14 +4,14 @@
  * both cores and concurrent attacks spread over them. A worker that dies fails its batches
  * (their jobs get an error) and is replaced; the service keeps serving.
  */
-import { extname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../../config';
 import type { ModelSpec } from '../../models/types';
 import type { GradRequest } from '../gradients';
 import type { NetRuntime, OnnxProvider } from '../load-passes';
 import { backendLabel, type GradientRunner, type ImageRequest } from '../runner';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
+import { spawnWorker } from './spawn';
 
 type WorkerTaskBody = WorkerTask extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
 
@@ -27,10 +27,8 @@ export interface PoolLog {
   error(obj: object, msg: string): void;
 }
 
-// Under tsx or tap (development, tests) this file is TypeScript, and so is the worker.
 function spawn(init: WorkerInit): Worker {
-  const ts = extname(__filename) === '.ts';
-  return new Worker(join(__dirname, ts ? 'worker-entry.js' : 'worker.js'), { workerData: init });
+  return spawnWorker('worker', init);
 }
 
 export class WorkerPool implements GradientRunner {

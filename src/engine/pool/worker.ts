@@ -6,7 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, wasmThreadCount } from '../../backend';
 import { networksInOnnx } from '../../models/onnx/available';
-import { loadPasses } from '../load-passes';
+import type { BackendChoice } from '../../config';
+import { loadPasses, type PassOptions } from '../load-passes';
+import { exportInThread } from './export-in-thread';
 import type { ModelSpec } from '../../models/types';
 import type { ModelPasses } from '../passes';
 import type { WorkerInit, WorkerReply, WorkerTask } from './protocol';
@@ -30,7 +32,7 @@ async function start(): Promise<void> {
   const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads });
   backendName = backend;
   const fallbacks: Record<string, string[]> = {};
-  const options = { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider };
+  const options = passOptions(backend);
   for (const spec of init.specs) {
     const loaded = await loadPasses(spec, silent, options);
     models.set(spec.id, loaded.passes);
@@ -43,10 +45,22 @@ async function start(): Promise<void> {
   reply({ type: 'ready', backend, wasmThreads: threads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
 }
 
+/** How this worker loads models: models for onnxruntime are built and exported in a thread of their own (see ./export-worker). */
+function passOptions(backend: string): PassOptions {
+  return {
+    runtime: init.runtime,
+    backend,
+    threads: init.wasmThreads,
+    microBatch: init.microBatch,
+    onnxProvider: init.onnxProvider,
+    exporter: (spec) => exportInThread(spec, backend as BackendChoice),
+  };
+}
+
 // Loads a model at run time with the options the worker started with.
 async function load(key: string, spec: ModelSpec): Promise<string[]> {
   if (models.has(key)) throw new Error(`a model is loaded under "${key}" already`);
-  const loaded = await loadPasses(spec, silent, { runtime: init.runtime, backend: backendName, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider });
+  const loaded = await loadPasses(spec, silent, passOptions(backendName));
   models.set(key, loaded.passes);
   return loaded.fallbacks;
 }

@@ -47,15 +47,21 @@ export class OnnxGradientNet {
   ) {}
 
   /**
-   * Exports `graph` (a compiled network at spec.inputSize), opens a session and checks one pass.
+   * Exports `graph` (a compiled network at spec.inputSize) and opens a session on it.
    * The caller may free the compiled network afterwards: the session owns copies of the weights.
    */
   static async create(spec: ModelSpec, graph: NetGraph, threads: number, provider: OnnxProvider = 'cpu'): Promise<OnnxGradientNet> {
+    const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
+    return OnnxGradientNet.open(spec, { bytes: encodeModel(model), classes }, threads, provider);
+  }
+
+  /** Opens a session on a graph exportGradientGraph wrote (encoded), for a network with `classes` outputs. */
+  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number }, threads: number, provider: OnnxProvider = 'cpu'): Promise<OnnxGradientNet> {
     const ort = onnxRuntime();
     if (!ort) throw new Error('onnxruntime-node is not installed');
-    const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
+    const { bytes, classes } = exported;
     if (classes !== spec.labels.length) throw new Error(`model ${spec.id} outputs ${classes} classes but has ${spec.labels.length} labels`);
-    const session = await openSession(ort, encodeModel(model), provider, {
+    const session = await openSession(ort, bytes, provider, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
