@@ -40,7 +40,6 @@ export class WorkerPool implements GradientRunner {
   /** Threads running each worker's networks (onnxruntime's, or XNNPACK's), as the workers report them (null: neither). */
   wasmThreads: number | null = null;
   fallbacks: Record<string, string[]> = {};
-  private readonly sharedImages = new WeakMap<Float32Array, Float32Array>();
 
   private constructor(
     private readonly init: WorkerInit,
@@ -131,27 +130,11 @@ export class WorkerPool implements GradientRunner {
   }
 
   directions(model: string, reqs: GradRequest[]): Promise<Float32Array[]> {
-    return this.send({ kind: 'grad', model, reqs: reqs.map((r) => ({ ...r, image: this.shared(r.image) })) });
+    return this.send({ kind: 'grad', model, reqs });
   }
 
   probabilities(model: string, reqs: ImageRequest[]): Promise<Float32Array[]> {
-    return this.send({ kind: 'probs', model, reqs: reqs.map((r) => ({ ...r, image: this.shared(r.image) })) });
-  }
-
-  /**
-   * The image in a SharedArrayBuffer, copied once per image array. A job sends the same image to
-   * every model, so to both workers: a plain array would be cloned into each message (2.4 MB for
-   * 512x384, a copy per model), a shared one crosses without copying. Workers only read it.
-   */
-  private shared(image: Float32Array): Float32Array {
-    if (image.buffer instanceof SharedArrayBuffer) return image;
-    let copy = this.sharedImages.get(image);
-    if (!copy) {
-      copy = new Float32Array(new SharedArrayBuffer(image.byteLength));
-      copy.set(image);
-      this.sharedImages.set(image, copy);
-    }
-    return copy;
+    return this.send({ kind: 'probs', model, reqs });
   }
 
   /**
