@@ -1,26 +1,33 @@
 /**
- * A one-shot thread: builds one model in tfjs, exports it for onnxruntime, posts the encoded
- * graph and ends. Why a thread of its own: building a model grows the tfjs wasm heap to hold its
- * weights several times over (InceptionV3: 429 MB), and a wasm heap never shrinks, so a gradient
- * worker that built its own models kept that memory for life while using a few MB of it. Same
- * backend as the worker, so the graph's bytes are the ones the worker would have made.
+ * A one-shot thread: builds the given models in tfjs, one after another, exports each for
+ * onnxruntime, posts each encoded graph as soon as it is ready, and ends. Why a thread of its
+ * own: building a model grows the tfjs wasm heap to hold its weights several times over
+ * (InceptionV3: 429 MB), and a wasm heap never shrinks, so a gradient worker that built its own
+ * models kept that memory for life while using a few MB of it. Same backend as the worker, so
+ * the graphs' bytes are the ones the worker would have made.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend';
 import { exportModel, ModelBuildError } from '../../models/onnx/export-model';
-import type { ExportReply, ExportTask } from './export-in-thread';
+import type { ExportReply, ExportResult, ExportTask } from './export-in-thread';
 
 const task = workerData as ExportTask;
 const log = { info: () => {}, warn: (obj: object, msg: string) => console.warn(JSON.stringify({ level: 'warn', ...obj, msg })) };
 
-async function run(): Promise<ExportReply> {
+async function exportOne(index: number): Promise<ExportResult> {
   try {
-    await initBackend(task.backend, { wasmThreads: 1 });
-    const m = await exportModel(task.spec, log);
-    return { ok: true, ...m };
+    return { ok: true, ...(await exportModel(task.specs[index], log)) };
   } catch (err) {
     return { ok: false, build: err instanceof ModelBuildError, message: (err as Error).message };
   }
 }
 
-void run().then((reply) => parentPort!.postMessage(reply, reply.ok ? [reply.bytes.buffer as ArrayBuffer] : []));
+async function run(): Promise<void> {
+  await initBackend(task.backend, { wasmThreads: 1 });
+  for (let index = 0; index < task.specs.length; index++) {
+    const result = await exportOne(index);
+    parentPort!.postMessage({ index, result } satisfies ExportReply, result.ok ? [result.bytes.buffer as ArrayBuffer] : []);
+  }
+}
+
+void run();

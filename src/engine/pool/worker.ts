@@ -8,6 +8,7 @@ import { initBackend, wasmThreadCount } from '../../backend';
 import { networksInOnnx } from '../../models/onnx/available';
 import type { BackendChoice } from '../../config';
 import { loadPasses, type PassOptions } from '../load-passes';
+import type { ExportedModel } from '../../models/onnx/export-model';
 import { exportInThread } from './export-in-thread';
 import type { ModelSpec } from '../../models/types';
 import type { ModelPasses } from '../passes';
@@ -32,7 +33,7 @@ async function start(): Promise<void> {
   const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads });
   backendName = backend;
   const fallbacks: Record<string, string[]> = {};
-  const options = passOptions(backend);
+  const options = passOptions(backend, init.specs);
   for (const spec of init.specs) {
     const loaded = await loadPasses(spec, silent, options);
     models.set(spec.id, loaded.passes);
@@ -45,16 +46,18 @@ async function start(): Promise<void> {
   reply({ type: 'ready', backend, wasmThreads: threads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
 }
 
-/** How this worker loads models: models for onnxruntime are built and exported in a thread of their own (see ./export-worker). */
-function passOptions(backend: string): PassOptions {
-  return {
-    runtime: init.runtime,
-    backend,
-    threads: init.wasmThreads,
-    microBatch: init.microBatch,
-    onnxProvider: init.onnxProvider,
-    exporter: (spec) => exportInThread(spec, backend as BackendChoice),
+/**
+ * How this worker loads models. Models for onnxruntime are built and exported in a thread of
+ * their own (see ./export-worker): the models the worker starts with in one thread, started on
+ * the first export asked for; a model loaded later in one of its own.
+ */
+function passOptions(backend: string, startSpecs: ModelSpec[] = []): PassOptions {
+  let atStart: Map<ModelSpec, Promise<ExportedModel>> | undefined;
+  const exporter = (spec: ModelSpec): Promise<ExportedModel> => {
+    atStart ??= new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
+    return atStart.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
   };
+  return { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
 }
 
 // Loads a model at run time with the options the worker started with.
