@@ -54,8 +54,8 @@ async function start(): Promise<void> {
 function passOptions(backend: string, startSpecs: ModelSpec[] = []): PassOptions {
   let atStart: Map<ModelSpec, Promise<ExportedModel>> | undefined;
   const exporter = (spec: ModelSpec): Promise<ExportedModel> => {
-    atStart ??= new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
-    return atStart.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
+    if (!atStart && startSpecs.includes(spec)) atStart = new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
+    return atStart?.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
   };
   return { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
 }

@@ -1,0 +1,51 @@
+/**
+ * Models built and exported in a one-shot thread (src/engine/pool/export-in-thread.ts), as the
+ * gradient workers load theirs: the graphs must be byte for byte the ones an export on this
+ * thread makes (same tfjs backend), and each model's promise settles on its own: a model whose
+ * files do not build fails as a build error without stopping the next.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { initBackend } from '../../src/backend';
+import { exportInThread } from '../../src/engine/pool/export-in-thread';
+import { exportModel, ModelBuildError } from '../../src/models/onnx/export-model';
+import { readFolderSpec } from '../../src/models/registry';
+import { onnxSpec, quiet, tempDir, tinyOnnx } from '../models/registry-support';
+
+async function folder(dir: string, id: string, onnx: Buffer) {
+  const d = join(dir, id);
+  mkdirSync(d);
+  writeFileSync(join(d, 'model.onnx'), onnx);
+  writeFileSync(join(d, 'advserve.json'), onnxSpec(id));
+  return readFolderSpec(d);
+}
+
+t.before(async () => {
+  await initBackend('wasm', { wasmThreads: 1 });
+});
+
+t.test('a thread exports several models, each the same bytes as an export on this thread', async (t) => {
+  const dir = tempDir(t, 'advserve-export-');
+  const specs = [await folder(dir, 'one', tinyOnnx(11)), await folder(dir, 'two', tinyOnnx(12))];
+  const fromThread = await Promise.all(exportInThread(specs, 'wasm'));
+  for (const [i, spec] of specs.entries()) {
+    const here = await exportModel(spec, quiet);
+    t.equal(fromThread[i].classes, here.classes, `${spec.id}: classes`);
+    t.ok(Buffer.from(fromThread[i].bytes).equals(Buffer.from(here.bytes)), `${spec.id}: the same ${here.bytes.length} bytes`);
+  }
+  t.not(Buffer.from(fromThread[0].bytes).equals(Buffer.from(fromThread[1].bytes)), true, 'two models, two graphs');
+});
+
+t.test('files that do not build are a build error; the other models of the thread still export', async (t) => {
+  const dir = tempDir(t, 'advserve-export-');
+  const broken = await folder(dir, 'broken', Buffer.from('not an onnx file'));
+  const fine = await folder(dir, 'fine', tinyOnnx(13));
+  const [a, b] = exportInThread([broken, fine], 'wasm');
+  const err = await a.then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  t.ok(err instanceof ModelBuildError, `a build error: ${err?.message}`);
+  t.ok((await b).bytes.length > 0, 'the next model exports');
+});
