@@ -30,9 +30,12 @@ export function statusOf(state: JobState, done: number, failed: number, total: n
   return state.startedAt ? 'running' : 'queued';
 }
 
-export function jobView(job: JobRecord, state: JobState, results: ItemResult[], now = Date.now()): JobView {
+export function jobView(job: JobRecord, recorded: JobState, results: ItemResult[], now = Date.now()): JobView {
   const methods = job.settings.methods;
   const total = itemCount(job);
+  // A store writes the last item's result first and finishedAt after it: a reader in between sees
+  // every item done, and the job ended when its last item did.
+  const state = recorded.finishedAt || results.length < total ? recorded : { ...recorded, finishedAt: lastFinished(results) };
   const failedItems = results.filter((r) => r.error !== undefined);
   const status = statusOf(state, results.length, failedItems.length, total);
   const end = state.cancelledAt ?? state.finishedAt;
@@ -88,4 +91,9 @@ export function jobReport(job: JobRecord, results: ItemResult[]): EvalReport {
     { images, errors },
     { command: `POST /v1/jobs (job ${job.id})`, date: job.createdAt, backend: job.backend },
   );
+}
+
+/** The latest of the items' finishedAt (ISO 8601 strings compare in time order). */
+function lastFinished(results: ItemResult[]): string | undefined {
+  return results.reduce<string | undefined>((latest, r) => (latest === undefined || r.finishedAt > latest ? r.finishedAt : latest), undefined);
 }
