@@ -27,10 +27,6 @@ export interface PoolLog {
   error(obj: object, msg: string): void;
 }
 
-function spawn(init: WorkerInit): Worker {
-  return spawnWorker('worker', init);
-}
-
 export class WorkerPool implements GradientRunner {
   private readonly workers: Slot[] = [];
   private nextId = 1;
@@ -71,7 +67,7 @@ export class WorkerPool implements GradientRunner {
 
   private addWorker(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const slot: Slot = { worker: spawn(this.init), busy: 0, pending: new Map() };
+      const slot: Slot = { worker: spawnWorker('worker', this.init), busy: 0, pending: new Map() };
       let ready = false;
       slot.worker.on('message', (msg: WorkerReply) => {
         if (msg.type === 'ready') {

@@ -117,12 +117,13 @@ export const conv: OpEntry<'conv'> = {
   forward: (d, [x]) => convBiasAct(x as tf.Tensor4D, d.layer),
   exportOp(ctx, d, step, [x]) {
     const inShape = ctx.shapeOf(step.inputs[0]);
-    const { name, attrs, outputPadding } = convParts(ctx, d.layer, inShape);
+    const parts = convParts(ctx, d.layer, inShape);
+    const { name, attrs } = parts;
     const bias = d.layer.bias ? [ctx.g.floats([d.layer.bias.shape[0]], read(d.layer.bias), 'b')] : [];
     const y = exportActivation(ctx, ctx.g.one('Conv', [x, name, ...bias], attrs), d.layer.activation);
     return {
       y,
-      back: (dy) => [convInputGradient(ctx, d.layer, maskByOutput(ctx, dy, y, d.layer.activation), { name, attrs, outputPadding })],
+      back: (dy) => [convInputGradient(ctx, d.layer, maskByOutput(ctx, dy, y, d.layer.activation), parts)],
     };
   },
 };
