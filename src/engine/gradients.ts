@@ -34,6 +34,13 @@ export interface GradRequest {
    * prediction instead of a separate pass (see splitGradProbs).
    */
   withProbs?: boolean;
+  /**
+   * Where to write the result (the gradient, then the probabilities with withProbs), when the
+   * runtime can: the onnxruntime passes do, and then return this array. Callers that send the
+   * same image size every step pass one buffer (a SharedArrayBuffer, so that it crosses to a
+   * worker and back without a copy) instead of a fresh result per pass. Use the returned array.
+   */
+  out?: Float32Array;
 }
 
 /** Splits a withProbs result into the gradient and the probabilities (views, no copy). */

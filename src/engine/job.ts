@@ -13,6 +13,7 @@ import { DI_DEFAULTS } from './attacks/modifiers';
 import { criterionFor, needsCleanPrediction, type Criterion } from './criterion';
 import type { GradRequest } from './gradients';
 import { splitGradProbs } from './gradients';
+import { float32Values, tensorOfCopy } from '../backend/tensor-values';
 import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
 import { argmax, probabilitiesOf, withEnsemble, type Probs } from './probs';
 import { seededRandom } from './random';
@@ -53,6 +54,8 @@ export class AttackJob {
   private readonly earlyStop: number;
   private streak = 0;
   private judged = -1;
+  /** What every step's requests reuse (see stepBuffers). */
+  private shared?: { image: Float32Array; results: Float32Array[] };
 
   constructor(
     private readonly image: RgbImage,
@@ -101,6 +104,19 @@ export class AttackJob {
   }
 
   /**
+   * One image and one result per model, in SharedArrayBuffers, reused by every step (probes
+   * excepted, several of which are out at once): the image crosses to the workers and the results
+   * come back without a copy, where fresh 2.4 MB buffers per step and model cost page faults and
+   * garbage collections. A step's buffers are free again once its directions are in, before the
+   * next step writes them.
+   */
+  private stepBuffers(): { image: Float32Array; results: Float32Array[] } {
+    const n = this.image.width * this.image.height * 3;
+    const floats = (count: number) => new Float32Array(new SharedArrayBuffer(count * Float32Array.BYTES_PER_ELEMENT));
+    return (this.shared ??= { image: floats(n), results: this.models.map((m) => floats(n + m.spec.labels.length)) });
+  }
+
+  /**
    * The directions at x for each model. The first pass also returns the clean prediction when
    * the criterion did not need it before (its forward pass computes it anyway: one forward pass
    * per model less); it cannot when step 0 has a diverse-inputs draw.
@@ -111,18 +127,24 @@ export class AttackJob {
     const loss = lossFields(this.options);
     return async (x, iteration, diverse, probe) => {
       this.checkCancelled();
-      const pixels = (await x.data()) as Float32Array;
+      const shared = probe ? undefined : this.stepBuffers();
+      if (shared) shared.image.set(float32Values(x));
+      const pixels = shared ? shared.image : ((await x.data()) as Float32Array);
       const first = !probe && this.clean === undefined && iteration === 0 && diverse === undefined;
       // Progress and early stopping need every step's probabilities; the gradient pass computes them anyway.
       const withProbs = first || (!probe && (this.params.onProgress !== undefined || this.earlyStop > 0));
       const req = { image: pixels, height: image.height, width: image.width, cls: criterion.cls, towards: criterion.towards, diverse, withProbs, ...loss };
       const probs: Float32Array[] = [];
       // One promise per model, so that the attack can start on each model's direction while the others run.
+      const n = image.height * image.width * 3;
       return models.map((m, i) =>
-        this.scheduler.direction(m.key, req, this.signal).then((result) => {
+        this.scheduler.direction(m.key, shared ? { ...req, out: withProbs ? shared.results[i] : shared.results[i].subarray(0, n) } : req, this.signal).then((result) => {
           let grad = result;
           if (withProbs) {
-            ({ grad, probs: probs[i] } = splitGradProbs(result, req));
+            const split = splitGradProbs(result, req);
+            grad = split.grad;
+            // Copied: the clean prediction outlives the buffer it arrived in.
+            probs[i] = split.probs.slice();
             if (probs.filter(Boolean).length === models.length) {
               const all = withEnsemble(probs);
               if (first) this.clean = all;
@@ -130,7 +152,7 @@ export class AttackJob {
               if (diverse === undefined) this.judge(iteration, all);
             }
           }
-          return tf.tensor4d(grad, [1, image.height, image.width, 3]);
+          return tensorOfCopy(grad, [1, image.height, image.width, 3]);
         }),
       );
     };

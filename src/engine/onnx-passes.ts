@@ -5,17 +5,13 @@
  * onnxruntime returns the objective's gradient there, and the pipeline's adjoint carries it back
  * to the user's pixels. Each image's result depends on that image alone, as in ./gradients.
  */
-import { PixelPipeline } from "../models/pixel-pipeline";
-import type { OnnxGradientNet } from "../models/onnx/net";
-import type { ModelSpec } from "../models/types";
-import type { GradRequest } from "./gradients";
-import type { ImageRequest, ModelPasses } from "./passes";
+import { PixelPipeline } from '../models/pixel-pipeline';
+import type { OnnxGradientNet } from '../models/onnx/net';
+import type { ModelSpec } from '../models/types';
+import type { GradRequest } from './gradients';
+import type { ImageRequest, ModelPasses } from './passes';
 
-function softmaxRow(
-  logits: Float32Array,
-  row: number,
-  k: number,
-): Float32Array {
+function softmaxRow(logits: Float32Array, row: number, k: number): Float32Array {
   const z = logits.subarray(row * k, (row + 1) * k);
   let max = -Infinity;
   for (const v of z) max = Math.max(max, v);
@@ -29,7 +25,7 @@ function softmaxRow(
 }
 
 export class OnnxPasses implements ModelPasses {
-  readonly runtime = "onnx";
+  readonly runtime = 'onnx';
   constructor(
     private readonly net: OnnxGradientNet,
     /** Most images in one network pass: onnxruntime's memory arena keeps its largest pass. */
@@ -41,20 +37,12 @@ export class OnnxPasses implements ModelPasses {
   }
 
   /** The network inputs of a batch, [n, h, w, 3], with each image's pipeline for the way back. */
-  private inputs(reqs: Array<ImageRequest & Pick<GradRequest, "diverse">>): {
-    x: Float32Array;
-    pipelines: PixelPipeline[];
-  } {
+  private inputs(reqs: Array<ImageRequest & Pick<GradRequest, 'diverse'>>): { x: Float32Array; pipelines: PixelPipeline[] } {
     const [h, w] = this.spec.inputSize;
     const m = h * w * 3;
     const x = new Float32Array(reqs.length * m);
     const pipelines = reqs.map((r, i) => {
-      const pipeline = new PixelPipeline(
-        this.spec,
-        r.height,
-        r.width,
-        r.diverse,
-      );
+      const pipeline = new PixelPipeline(this.spec, r.height, r.width, r.diverse);
       pipeline.forward(r.image, x, i * m);
       return pipeline;
     });
@@ -63,8 +51,7 @@ export class OnnxPasses implements ModelPasses {
 
   async directions(reqs: GradRequest[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
-    for (let i = 0; i < reqs.length; i += this.microBatch)
-      out.push(...(await this.onePass(reqs.slice(i, i + this.microBatch))));
+    for (let i = 0; i < reqs.length; i += this.microBatch) out.push(...(await this.onePass(reqs.slice(i, i + this.microBatch))));
     return out;
   }
 
@@ -72,22 +59,16 @@ export class OnnxPasses implements ModelPasses {
     const [h, w] = this.spec.inputSize;
     const m = h * w * 3;
     const k = this.net.classes;
-    const objectives = reqs.map((r) => ({
-      cls: r.cls,
-      sign: r.towards ? (1 as const) : (-1 as const),
-      logit: r.logit === true,
-      ...(r.margin !== undefined ? { margin: r.margin } : {}),
-    }));
+    const objectives = reqs.map((r) => ({ cls: r.cls, sign: r.towards ? (1 as const) : (-1 as const), logit: r.logit === true, ...(r.margin !== undefined ? { margin: r.margin } : {}) }));
     const { x, pipelines } = this.inputs(reqs);
     const { logits, dx } = await this.net.run(x, reqs.length, objectives);
     return reqs.map((r, i) => {
       // withProbs: the probabilities follow the gradient in the same array.
-      const grad = pipelines[i].back(
-        dx!.subarray(i * m, (i + 1) * m),
-        r.withProbs ? k : 0,
-      );
-      if (r.withProbs) grad.set(softmaxRow(logits, i, k), grad.length - k);
-      return grad;
+      const size = r.height * r.width * 3 + (r.withProbs ? k : 0);
+      if (r.out && r.out.length !== size) throw new RangeError(`a result buffer of ${r.out.length} values for a result of ${size}`);
+      const result = pipelines[i].back(dx!.subarray(i * m, (i + 1) * m), r.out ?? new Float32Array(size));
+      if (r.withProbs) result.set(softmaxRow(logits, i, k), size - k);
+      return result;
     });
   }
 

@@ -11,8 +11,8 @@
  * channel order and the affine to the network's range. By linearity of the resize this equals
  * the tfjs order up to float rounding; the tests hold the two within 1e-5 of each other.
  */
-import { pixelAffine } from "./classifier";
-import type { DiverseInput, ModelSpec } from "./types";
+import { pixelAffine } from './classifier';
+import type { DiverseInput, ModelSpec } from './types';
 
 /** One stage's image size. */
 interface Size {
@@ -29,13 +29,7 @@ interface Stage {
 }
 
 /** tfjs's source coordinate for output index i (ResizeBilinear, halfPixelCenters false): floor, ceil, fraction. */
-function axisTable(
-  from: number,
-  to: number,
-  alignCorners: boolean,
-  first: number,
-  count: number,
-): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
+function axisTable(from: number, to: number, alignCorners: boolean, first: number, count: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } {
   const ratio = alignCorners && to > 1 ? (from - 1) / (to - 1) : from / to;
   const lo = new Int32Array(count),
     hi = new Int32Array(count),
@@ -54,14 +48,7 @@ function axisTable(
  * Bilinear resize of `from` to `full`, keeping only the window of size `to` at (top, left) of
  * the result: a centre crop costs no more than its window.
  */
-function resizeStage(
-  from: Size,
-  full: Size,
-  to: Size,
-  top: number,
-  left: number,
-  alignCorners: boolean,
-): Stage {
+function resizeStage(from: Size, full: Size, to: Size, top: number, left: number, alignCorners: boolean): Stage {
   const rows = axisTable(from.h, full.h, alignCorners, top, to.h);
   const cols = axisTable(from.w, full.w, alignCorners, left, to.w);
   const rowStride = from.w * 3;
@@ -116,33 +103,16 @@ function resizeStage(
 }
 
 /** Places the image at (top, left) on a canvas of size `to` filled with `value`. */
-function padStage(
-  from: Size,
-  to: Size,
-  top: number,
-  left: number,
-  value: number,
-): Stage {
+function padStage(from: Size, to: Size, top: number, left: number, value: number): Stage {
   return {
     from,
     to,
     forward(src, dst, dstOffset) {
       dst.fill(value, dstOffset, dstOffset + to.h * to.w * 3);
-      for (let r = 0; r < from.h; r++)
-        dst.set(
-          src.subarray(r * from.w * 3, (r + 1) * from.w * 3),
-          dstOffset + ((top + r) * to.w + left) * 3,
-        );
+      for (let r = 0; r < from.h; r++) dst.set(src.subarray(r * from.w * 3, (r + 1) * from.w * 3), dstOffset + ((top + r) * to.w + left) * 3);
     },
     back(grad, out) {
-      for (let r = 0; r < from.h; r++)
-        out.set(
-          grad.subarray(
-            ((top + r) * to.w + left) * 3,
-            ((top + r) * to.w + left + from.w) * 3,
-          ),
-          r * from.w * 3,
-        );
+      for (let r = 0; r < from.h; r++) out.set(grad.subarray(((top + r) * to.w + left) * 3, ((top + r) * to.w + left + from.w) * 3), r * from.w * 3);
     },
   };
 }
@@ -150,19 +120,16 @@ function padStage(
 /** Channel order and the per-channel affine to the network's range, in place of size. */
 function channelStage(size: Size, spec: ModelSpec): Stage {
   const { scale, offset } = pixelAffine(spec);
-  const source = spec.channelOrder === "BGR" ? [2, 1, 0] : [0, 1, 2];
+  const source = spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
   const n = size.h * size.w * 3;
   return {
     from: size,
     to: size,
     forward(src, dst, dstOffset) {
-      for (let i = 0; i < n; i += 3)
-        for (let c = 0; c < 3; c++)
-          dst[dstOffset + i + c] = src[i + source[c]] * scale[c] + offset[c];
+      for (let i = 0; i < n; i += 3) for (let c = 0; c < 3; c++) dst[dstOffset + i + c] = src[i + source[c]] * scale[c] + offset[c];
     },
     back(grad, out) {
-      for (let i = 0; i < n; i += 3)
-        for (let c = 0; c < 3; c++) out[i + source[c]] = grad[i + c] * scale[c];
+      for (let i = 0; i < n; i += 3) for (let c = 0; c < 3; c++) out[i + source[c]] = grad[i + c] * scale[c];
     },
   };
 }
@@ -170,30 +137,16 @@ function channelStage(size: Size, spec: ModelSpec): Stage {
 /** The resize from the user's image to the model's size, or torchvision's resize + centre crop. */
 function fitStage(spec: ModelSpec, image: Size): Stage | undefined {
   const [h, w] = spec.inputSize;
-  if (spec.resize !== "center-crop")
-    return image.h === h && image.w === w
-      ? undefined
-      : resizeStage(image, { h, w }, { h, w }, 0, 0, spec.alignCorners);
+  if (spec.resize !== 'center-crop') return image.h === h && image.w === w ? undefined : resizeStage(image, { h, w }, { h, w }, 0, 0, spec.alignCorners);
   const f = spec.cropFraction ?? 0.875;
   const s = Math.max(Math.round(h / f) / image.h, Math.round(w / f) / image.w);
   const rh = Math.max(h, Math.floor(image.h * s + 1e-9)),
     rw = Math.max(w, Math.floor(image.w * s + 1e-9));
-  return resizeStage(
-    image,
-    { h: rh, w: rw },
-    { h, w },
-    Math.round((rh - h) / 2),
-    Math.round((rw - w) / 2),
-    spec.alignCorners,
-  );
+  return resizeStage(image, { h: rh, w: rw }, { h, w }, Math.round((rh - h) / 2), Math.round((rw - w) / 2), spec.alignCorners);
 }
 
 /** Diverse inputs (see diversePad in ./classifier): resize to the drawn size, pad at the drawn offset, resize back. */
-function diverseStages(
-  spec: ModelSpec,
-  size: Size,
-  diverse: DiverseInput,
-): Stage[] {
+function diverseStages(spec: ModelSpec, size: Size, diverse: DiverseInput): Stage[] {
   const [h, w] = spec.inputSize;
   const small = {
     h: Math.floor(h * diverse.scale),
@@ -207,8 +160,7 @@ function diverseStages(
   const left = Math.floor(diverse.offsetX * (canvas.w - small.w + 1));
   const stages: Stage[] = [];
   const resize = (from: Size, to: Size) => {
-    if (from.h !== to.h || from.w !== to.w)
-      stages.push(resizeStage(from, to, to, 0, 0, spec.alignCorners));
+    if (from.h !== to.h || from.w !== to.w) stages.push(resizeStage(from, to, to, 0, 0, spec.alignCorners));
   };
   resize(size, small);
   stages.push(padStage(small, canvas, top, left, 0));
@@ -220,21 +172,12 @@ function diverseStages(
 export class PixelPipeline {
   private readonly stages: Stage[];
 
-  constructor(
-    spec: ModelSpec,
-    height: number,
-    width: number,
-    diverse?: DiverseInput,
-  ) {
+  constructor(spec: ModelSpec, height: number, width: number, diverse?: DiverseInput) {
     const image = { h: height, w: width };
     // Diverse inputs draw from the whole image when it is squashed, from the crop otherwise (as preprocessImages).
-    const fit =
-      diverse && spec.resize !== "center-crop"
-        ? undefined
-        : fitStage(spec, image);
+    const fit = diverse && spec.resize !== 'center-crop' ? undefined : fitStage(spec, image);
     const stages = fit ? [fit] : [];
-    if (diverse)
-      stages.push(...diverseStages(spec, stages.at(-1)?.to ?? image, diverse));
+    if (diverse) stages.push(...diverseStages(spec, stages.at(-1)?.to ?? image, diverse));
     stages.push(channelStage(stages.at(-1)?.to ?? image, spec));
     this.stages = stages;
   }
@@ -252,16 +195,19 @@ export class PixelPipeline {
 
   /**
    * The gradient at the image ([H, W, 3]) of a function whose gradient at the network input is
-   * `grad` ([h, w, 3]); `extra` values of room after it, for the caller to fill.
+   * `grad` ([h, w, 3]), written into the first H*W*3 values of `out` (a fresh array when absent).
    */
-  back(grad: Float32Array, extra = 0): Float32Array {
+  back(grad: Float32Array, out?: Float32Array): Float32Array {
     let g = grad;
     for (let i = this.stages.length - 1; i >= 0; i--) {
       const { from } = this.stages[i];
-      const out = new Float32Array(from.h * from.w * 3 + (i === 0 ? extra : 0));
-      this.stages[i].back(g, out);
-      g = out;
+      const size = from.h * from.w * 3;
+      if (i === 0 && out && out.length < size) throw new RangeError(`PixelPipeline.back: room for ${out.length} values, the image has ${size}`);
+      // A caller's buffer holds the last step's values: cleared, as a fresh array would be.
+      const into = i === 0 && out ? out.subarray(0, size).fill(0) : new Float32Array(size);
+      this.stages[i].back(g, into);
+      g = into;
     }
-    return g;
+    return out ?? g;
   }
 }

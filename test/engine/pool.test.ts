@@ -60,3 +60,28 @@ t.test('a worker that dies fails its batch; a replacement takes over', async (t)
   const [g] = await pool.directions('mobilenet_v2', [req]);
   t.equal(g.length, 32 * 32 * 3);
 });
+
+t.test("onnx through workers: the step buffers a job reuses (shared with the workers) change no result", async (t) => {
+  const pooled = await createEngine(config(2, 'onnx'), log);
+  t.teardown(() => pooled.dispose());
+  const image = tinyImage(40, 32, 4);
+  const params = (target: number): AttackParams => ({ method: 'mng-l1', eps: 8, iterations: 4, targeted: true, target });
+  const alone = await pooled.attack(image, params(0));
+  // With progress, every step's pass writes probabilities into the job's buffers too.
+  const reports: number[] = [];
+  const watched = await pooled.attack(image, { ...params(0), onProgress: (p) => reports.push(p.ensemble.prob) });
+  t.same(Buffer.from(watched.image.rgb), Buffer.from(alone.image.rgb), 'progress reports change no byte');
+  t.equal(reports.length, 5, 'a report per step and the last');
+  const clean = await pooled.classify(image, { topK: 1 });
+  // The model's own 'before' (the ensemble's is a mean computed at step 0, a copy either way).
+  const before = watched.models[0].before;
+  t.equal(before.label, clean.models[0].top[0].label, "the model's 'before' is the clean prediction");
+  t.ok(Math.abs(before.prob - clean.models[0].top[0].prob) < 1e-5, `and its probability (${before.prob} vs ${clean.models[0].top[0].prob}), not a later step's`);
+  t.ok(Math.abs(reports[4] - reports[0]) > 1e-3, `the later steps did see other probabilities (${reports[0]} -> ${reports[4]})`);
+
+  const targets = [0, 1, 2, 3];
+  const separately: Awaited<ReturnType<typeof pooled.attack>>[] = [];
+  for (const target of targets) separately.push(await pooled.attack(image, params(target)));
+  const together = await Promise.all(targets.map((target) => pooled.attack(image, params(target))));
+  targets.forEach((target, i) => t.same(Buffer.from(together[i].image.rgb), Buffer.from(separately[i].image.rgb), `target ${target}: the same bytes alone and among 4 concurrent jobs`));
+});

@@ -87,7 +87,9 @@ async function runTask(task: WorkerTask): Promise<void> {
     const model = models.get(task.model);
     if (!model) throw new Error(`model ${task.model} is not loaded in this worker`);
     const results = await (task.kind === 'grad' ? model.directions(task.reqs) : model.probabilities(task.reqs));
-    reply({ type: 'result', id: task.id, results }, results.map((r) => r.buffer as ArrayBuffer));
+    // Results in the caller's shared buffers (GradRequest.out) cross without a copy; the others are moved.
+    const owned = results.map((r) => r.buffer).filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer));
+    reply({ type: 'result', id: task.id, results }, owned);
   } catch (err) {
     reply({ type: 'error', id: task.id, message: (err as Error).message });
   }
