@@ -63,3 +63,15 @@ t.test('the ensemble step is the mean of the per-model steps', async (t) => {
   const got = await next.x.data();
   Array.from(got).forEach((v, i) => t.ok(Math.abs(v - (clean[i] + (s1[i] + s2[i]) / 2)) < 1e-4, `value ${i}`));
 });
+
+t.test('one model: its step is the ensemble step, and a step leaves no tensor behind', async (t) => {
+  const ctx = context(clean);
+  const mng = new Mng('l1');
+  const s1 = await mng.modelStep(ctx.clean, tf.tensor4d(g1, [1, 1, 2, 3]), ctx).data();
+  const before = tf.memory().numTensors;
+  const next = mng.advance(mng.start(ctx), [tf.tensor4d(g1, [1, 1, 2, 3])], ctx);
+  const got = await next.x.data();
+  Array.from(got).forEach((v, i) => t.equal(v, Math.fround(clean[i] + s1[i]), `value ${i}`));
+  mng.finish(next).dispose();
+  t.equal(tf.memory().numTensors, before, 'no tensor left');
+});
