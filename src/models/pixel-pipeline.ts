@@ -46,7 +46,9 @@ function axisTable(from: number, to: number, alignCorners: boolean, first: numbe
 
 /**
  * Bilinear resize of `from` to `full`, keeping only the window of size `to` at (top, left) of
- * the result: a centre crop costs no more than its window.
+ * the result: a centre crop costs no more than its window. forward and back walk the same taps
+ * in the same loop nest, written out twice on purpose: one shared walker calling back per pixel
+ * made the forward about twice as slow (1.2-1.9 against 2.8-3.9 ms for a 224x224 centre crop).
  */
 function resizeStage(from: Size, full: Size, to: Size, top: number, left: number, alignCorners: boolean): Stage {
   const rows = axisTable(from.h, full.h, alignCorners, top, to.h);
