@@ -79,9 +79,10 @@ t.test("onnx through workers: the step buffers a job reuses (shared with the wor
   t.ok(Math.abs(before.prob - clean.models[0].top[0].prob) < 1e-5, `and its probability (${before.prob} vs ${clean.models[0].top[0].prob}), not a later step's`);
   t.ok(Math.abs(reports[4] - reports[0]) > 1e-3, `the later steps did see other probabilities (${reports[0]} -> ${reports[4]})`);
 
-  const targets = [0, 1, 2, 3];
+  // Methods with probes (si-fgsm, vmi-fgsm) send fresh buffers for them beside the step's shared one.
+  const jobs: AttackParams[] = [params(0), { ...params(1), method: 'vmi-fgsm' }, { ...params(2), method: 'si-fgsm' }, { ...params(3), method: 'mi-fgsm', di: true, seed: 2 }];
   const separately: Awaited<ReturnType<typeof pooled.attack>>[] = [];
-  for (const target of targets) separately.push(await pooled.attack(image, params(target)));
-  const together = await Promise.all(targets.map((target) => pooled.attack(image, params(target))));
-  targets.forEach((target, i) => t.same(Buffer.from(together[i].image.rgb), Buffer.from(separately[i].image.rgb), `target ${target}: the same bytes alone and among 4 concurrent jobs`));
+  for (const job of jobs) separately.push(await pooled.attack(image, job));
+  const together = await Promise.all(jobs.map((job) => pooled.attack(image, job)));
+  jobs.forEach((job, i) => t.same(Buffer.from(together[i].image.rgb), Buffer.from(separately[i].image.rgb), `${job.method}: the same bytes alone and among 4 concurrent jobs`));
 });
