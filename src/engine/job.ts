@@ -136,9 +136,8 @@ export class AttackJob {
       const req = { image: pixels, height: image.height, width: image.width, cls: criterion.cls, towards: criterion.towards, diverse, withProbs, ...loss };
       const probs: Float32Array[] = [];
       // One promise per model, so that the attack can start on each model's direction while the others run.
-      const n = image.height * image.width * 3;
       return models.map((m, i) =>
-        this.scheduler.direction(m.key, shared ? { ...req, out: withProbs ? shared.results[i] : shared.results[i].subarray(0, n) } : req, this.signal).then((result) => {
+        this.scheduler.direction(m.key, shared ? { ...req, out: withProbs ? shared.results[i] : shared.results[i].subarray(0, shared.image.length) } : req, this.signal).then((result) => {
           let grad = result;
           if (withProbs) {
             const split = splitGradProbs(result, req);

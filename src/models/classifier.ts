@@ -30,28 +30,36 @@ export function pixelAffine(spec: ModelSpec): { scale: number[]; offset: number[
 }
 
 /**
- * torchvision's Resize(round(size / cropFraction)) + CenterCrop(size), differentiably: the whole
- * image is resized so that it covers the enlarged box, and the middle is sliced out.
+ * torchvision's Resize(round(size / cropFraction)) + CenterCrop(size) for an H x W image: the
+ * size the whole image is resized to (so that it covers the enlarged box), and where the
+ * input-size crop sits in it.
  */
-function centerCrop(x: tf.Tensor4D, spec: ModelSpec): tf.Tensor4D {
+export function centerCropBox(spec: ModelSpec, H: number, W: number): { rh: number; rw: number; top: number; left: number } {
   const [h, w] = spec.inputSize;
   const f = spec.cropFraction ?? 0.875;
-  const [H, W] = [x.shape[1], x.shape[2]];
   const s = Math.max(Math.round(h / f) / H, Math.round(w / f) / W);
   const rh = Math.max(h, Math.floor(H * s + 1e-9)), rw = Math.max(w, Math.floor(W * s + 1e-9));
-  const r = resize(x, rh, rw, spec.alignCorners);
-  return tf.slice(r, [0, Math.round((rh - h) / 2), Math.round((rw - w) / 2), 0], [-1, h, w, 3]);
+  return { rh, rw, top: Math.round((rh - h) / 2), left: Math.round((rw - w) / 2) };
+}
+
+/** The centre crop, differentiably: resize, then slice the middle out. */
+function centerCrop(x: tf.Tensor4D, spec: ModelSpec): tf.Tensor4D {
+  const [h, w] = spec.inputSize;
+  const { rh, rw, top, left } = centerCropBox(spec, x.shape[1], x.shape[2]);
+  return tf.slice(resize(x, rh, rw, spec.alignCorners), [0, top, left, 0], [-1, h, w, 3]);
+}
+
+/** A diverse-inputs draw's geometry: the drawn size, the padded canvas, and the offset in it. */
+export function diverseBox(spec: ModelSpec, diverse: DiverseInput): { sh: number; sw: number; oh: number; ow: number; top: number; left: number } {
+  const [h, w] = spec.inputSize;
+  const sh = Math.floor(h * diverse.scale), sw = Math.floor(w * diverse.scale);
+  const oh = Math.ceil(h * diverse.maxScale), ow = Math.ceil(w * diverse.maxScale);
+  return { sh, sw, oh, ow, top: Math.floor(diverse.offsetY * (oh - sh + 1)), left: Math.floor(diverse.offsetX * (ow - sw + 1)) };
 }
 
 /** Diverse inputs: resize to the drawn size, pad with `value` at the drawn offset, back to the input size. */
 function diversePad(x: tf.Tensor4D, spec: ModelSpec, diverse: DiverseInput, value: number): tf.Tensor4D {
-  const [h, w] = spec.inputSize;
-  const sh = Math.floor(h * diverse.scale);
-  const sw = Math.floor(w * diverse.scale);
-  const oh = Math.ceil(h * diverse.maxScale);
-  const ow = Math.ceil(w * diverse.maxScale);
-  const top = Math.floor(diverse.offsetY * (oh - sh + 1));
-  const left = Math.floor(diverse.offsetX * (ow - sw + 1));
+  const { sh, sw, oh, ow, top, left } = diverseBox(spec, diverse);
   return tf.pad(resize(x, sh, sw, spec.alignCorners), [[0, 0], [top, oh - sh - top], [left, ow - sw - left], [0, 0]], value);
 }
 

@@ -11,7 +11,7 @@
  * channel order and the affine to the network's range. By linearity of the resize this equals
  * the tfjs order up to float rounding; the tests hold the two within 2e-5 of each other.
  */
-import { pixelAffine } from './classifier';
+import { centerCropBox, diverseBox, pixelAffine } from './classifier';
 import type { DiverseInput, ModelSpec } from './types';
 
 /** One stage's image size. */
@@ -126,19 +126,15 @@ function channelStage(size: Size, spec: ModelSpec): Stage {
 function fitStage(spec: ModelSpec, image: Size): Stage | undefined {
   const [h, w] = spec.inputSize;
   if (spec.resize !== 'center-crop') return image.h === h && image.w === w ? undefined : resizeStage(image, { h, w }, { h, w }, 0, 0, spec.alignCorners);
-  const f = spec.cropFraction ?? 0.875;
-  const s = Math.max(Math.round(h / f) / image.h, Math.round(w / f) / image.w);
-  const rh = Math.max(h, Math.floor(image.h * s + 1e-9)), rw = Math.max(w, Math.floor(image.w * s + 1e-9));
-  return resizeStage(image, { h: rh, w: rw }, { h, w }, Math.round((rh - h) / 2), Math.round((rw - w) / 2), spec.alignCorners);
+  const { rh, rw, top, left } = centerCropBox(spec, image.h, image.w);
+  return resizeStage(image, { h: rh, w: rw }, { h, w }, top, left, spec.alignCorners);
 }
 
 /** Diverse inputs (see diversePad in ./classifier): resize to the drawn size, pad at the drawn offset, resize back. */
 function diverseStages(spec: ModelSpec, size: Size, diverse: DiverseInput): Stage[] {
   const [h, w] = spec.inputSize;
-  const small = { h: Math.floor(h * diverse.scale), w: Math.floor(w * diverse.scale) };
-  const canvas = { h: Math.ceil(h * diverse.maxScale), w: Math.ceil(w * diverse.maxScale) };
-  const top = Math.floor(diverse.offsetY * (canvas.h - small.h + 1));
-  const left = Math.floor(diverse.offsetX * (canvas.w - small.w + 1));
+  const { sh, sw, oh, ow, top, left } = diverseBox(spec, diverse);
+  const small = { h: sh, w: sw }, canvas = { h: oh, w: ow };
   const stages: Stage[] = [];
   const resize = (from: Size, to: Size) => {
     if (from.h !== to.h || from.w !== to.w) stages.push(resizeStage(from, to, to, 0, 0, spec.alignCorners));
