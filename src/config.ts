@@ -15,6 +15,8 @@ export interface Config {
   runtime: NetRuntime;
   /** ADVSERVE_ONNX_PROVIDER: where onnxruntime runs the networks, cpu (default) or cuda (see src/engine/load-passes.ts). */
   onnxProvider: OnnxProvider;
+  /** ADVSERVE_BOX_KERNELS (on, off): the attack steps' box arithmetic in one wasm pass each, or as tfjs ops (same bytes; see src/backend/box-kernels.ts). */
+  boxKernels: boolean;
   logLevel: string;
   /** Largest request body accepted, bytes (413 beyond). */
   maxBodyBytes: number;
@@ -217,12 +219,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     throw new ConfigError(`ADVSERVE_MAX_INFLIGHT_PIXELS (${maxInflightPixels}) must be at least ADVSERVE_MAX_ATTACK_PIXELS (${maxAttackPixels}), or the largest attack could never run`);
   }
   if (env.HOST === '') throw new ConfigError('HOST is set but empty; unset it to listen on 0.0.0.0');
+  const boxKernels = env.ADVSERVE_BOX_KERNELS ?? 'on';
+  if (boxKernels !== 'on' && boxKernels !== 'off') throw new ConfigError(`ADVSERVE_BOX_KERNELS must be on or off; got "${boxKernels}"`);
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
     backend,
     runtime,
     onnxProvider,
+    boxKernels: boxKernels === 'on',
     logLevel,
     maxBodyBytes: int(env, 'ADVSERVE_MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 2 ** 31),
     maxPixels: int(env, 'ADVSERVE_MAX_PIXELS', 25_000_000, 1, 2 ** 31),

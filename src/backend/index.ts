@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../config';
 import { registerThreadedWasm } from './wasm-threaded';
+import { loadBoxKernels, useBoxKernels } from './box-kernels';
 
 export class BackendError extends Error {}
 
@@ -21,12 +22,16 @@ function tryRequire(name: string): boolean {
 export interface BackendOptions {
   /** XNNPACK threads for wasm (1: tfjs' single-threaded build; more: its threaded build, see wasm-threaded.ts). */
   wasmThreads?: number;
+  /** Load the attack steps' box kernels (./box-kernels) on wasm; default true. The gradient workers, which take no steps, leave them out. */
+  boxKernels?: boolean;
 }
 
-async function useWasm(threads: number): Promise<string> {
+async function useWasm(threads: number, boxKernels: boolean): Promise<string> {
   require('@tensorflow/tfjs-backend-wasm');
   if (threads > 1) registerThreadedWasm(threads);
   if (!(await tf.setBackend('wasm'))) throw new BackendError('the wasm backend failed to initialise');
+  useBoxKernels(boxKernels);
+  if (boxKernels) await loadBoxKernels();
   return 'wasm';
 }
 
@@ -56,7 +61,7 @@ export async function initBackend(choice: BackendChoice, options: BackendOptions
     await tf.ready();
     return 'cpu';
   }
-  const name = await useWasm(options.wasmThreads ?? 1);
+  const name = await useWasm(options.wasmThreads ?? 1, options.boxKernels ?? true);
   await tf.ready();
   return name;
 }

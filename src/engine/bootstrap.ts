@@ -56,7 +56,7 @@ export async function createRunner(config: Config, backend: string, log: BootLog
  */
 export function mainThreadBackendOptions(config: Config): BackendOptions {
   const passesHere = config.workers === 0 && !networksInOnnx(config.runtime, config.backend);
-  return { wasmThreads: passesHere ? config.wasmThreads : 1 };
+  return { wasmThreads: passesHere ? config.wasmThreads : 1, boxKernels: config.boxKernels };
 }
 
 export function engineOptions(config: Config) {

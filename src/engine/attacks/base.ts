@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DiverseInput } from '../../models/types';
-import { clipToBox, consume } from './box';
+import { clipSumToBox, consume } from './box';
 import { drawDiverse, translationInvariant, type DiverseOptions } from './modifiers';
 
 export interface AttackContext {
@@ -139,8 +139,9 @@ export abstract class IterativeAttack {
         // Full-size tensors are freed as soon as they are used (see consume): the directions
         // once the step is known, the step once added.
         tf.dispose(directions.filter((d) => d !== delta && !memory.includes(d)));
-        const moved = memory.includes(delta) ? tf.add(state.x, delta) : consume(() => tf.add(state.x, delta), delta);
-        return consume(() => this.project(moved as tf.Tensor4D, ctx), moved);
+        const projected = this.project(state.x, delta, ctx);
+        if (!memory.includes(delta)) delta.dispose();
+        return projected;
       });
     } finally {
       for (const d of directions) d.dispose();
@@ -152,9 +153,9 @@ export abstract class IterativeAttack {
     return { x: next, iteration: state.iteration + 1, memory: state.memory };
   }
 
-  /** The base's guarantee: the eps-box around the clean image, inside [0, 255]. */
-  project(x: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
-    return clipToBox(x, ctx.lower, ctx.upper);
+  /** The base's guarantee: x + delta, brought back into the eps-box around the clean image, inside [0, 255]. */
+  project(x: tf.Tensor4D, delta: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    return clipSumToBox(x, delta, ctx.lower, ctx.upper);
   }
 
   finish(state: AttackState): tf.Tensor4D {

@@ -12,6 +12,7 @@
  * 0/1 values, and each output element is one input times 1 plus others times 0.
  */
 import * as tf from '@tensorflow/tfjs';
+import { boxKernels } from '../../backend/box-kernels';
 
 interface BoxMasks {
   below: tf.Tensor;
@@ -59,4 +60,12 @@ export function clipToBox<T extends tf.Tensor>(x: T, lower: T, upper: T): T {
     const lowered = consume(() => tf.mul(upper, above), above);
     return consume(() => tf.addN([kept, raised, lowered]) as T, kept, raised, lowered);
   });
+}
+
+/** clipToBox(x + d), bit for bit: in one pass where the box kernels run (../../backend/box-kernels). */
+export function clipSumToBox<T extends tf.Tensor>(x: T, d: tf.Tensor, lower: T, upper: T): T {
+  const kernels = boxKernels(lower, upper, x, d);
+  if (kernels) return kernels.addClip(x, d);
+  const moved = tf.add(x, d) as T;
+  return consume(() => clipToBox(moved, lower, upper), moved);
 }

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IterativeAttack, meanDirection, perImageSum, type AttackContext } from './base';
 import { clipToBox, consume, insideBox } from './box';
+import { boxKernels, type BoxKernels } from '../../backend/box-kernels';
 import { Type } from '@sinclair/typebox';
 import { defineAttack } from './definition';
 
@@ -20,6 +21,7 @@ export type MngNorm = 'l1' | 'l2';
 
 /** Smallest norm we divide by: a zero gradient gives a zero step instead of NaN. */
 const TINY = 1e-12;
+const f32 = Math.fround;
 
 /** Per-image norm, [N, 1, 1, 1]; its full-size intermediate is freed at once. */
 function norm(g: tf.Tensor4D, kind: MngNorm): tf.Tensor4D {
@@ -47,9 +49,27 @@ export class Mng extends IterativeAttack {
 
   /** The per-model step, exactly as the seed computes it. Exposed for tests. */
   modelStep(x: tf.Tensor4D, g: tf.Tensor4D, ctx: AttackContext): tf.Tensor4D {
+    const [, h, w, c] = x.shape;
+    const alpha = this.alpha(ctx, h * w * c);
+    const kernels = boxKernels(ctx.lower, ctx.upper, x, g);
+    return kernels ? this.kernelStep(kernels, x, g, alpha) : this.opsStep(x, g, ctx, alpha);
+  }
+
+  /**
+   * The step in three passes of the box kernels: the norm, the norm over the values left inside
+   * the box, the clipped step. The scalars between them are the ops path's float32 scalars
+   * (alpha / max(norm, TINY), in float32), so the bytes are the same.
+   */
+  private kernelStep(kernels: BoxKernels, x: tf.Tensor4D, g: tf.Tensor4D, alpha: number): tf.Tensor4D {
+    const squares = this.norm === 'l2';
+    const scale = (sum: number) => f32(f32(alpha) / Math.max(squares ? f32(Math.sqrt(sum)) : sum, f32(TINY)));
+    const first = kernels.sums(g, squares).map(scale);
+    return kernels.step(x, g, kernels.maskedSums(x, g, first, squares).map(scale));
+  }
+
+  /** The same step as tfjs ops, where the kernels cannot run (another backend). */
+  private opsStep(x: tf.Tensor4D, g: tf.Tensor4D, ctx: AttackContext, alpha: number): tf.Tensor4D {
     return tf.tidy(() => {
-      const [, h, w, c] = x.shape;
-      const alpha = this.alpha(ctx, h * w * c);
       // Each full-size intermediate is freed as soon as it is used (see consume).
       const first = tf.mul(g, tf.div(alpha, tf.maximum(norm(g, this.norm), TINY)));
       const target = consume(() => tf.add(x, first), first);

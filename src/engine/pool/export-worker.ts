@@ -23,7 +23,7 @@ async function exportOne(index: number): Promise<ExportResult> {
 }
 
 async function run(): Promise<void> {
-  await initBackend(task.backend, { wasmThreads: 1 });
+  await initBackend(task.backend, { wasmThreads: 1, boxKernels: false });
   for (let index = 0; index < task.specs.length; index++) {
     const result = await exportOne(index);
     parentPort!.postMessage({ index, result } satisfies ExportReply, result.ok ? [result.bytes.buffer as ArrayBuffer] : []);

@@ -30,7 +30,7 @@ async function start(): Promise<void> {
   const started = Date.now();
   // With the networks in onnxruntime, tfjs only preprocesses: XNNPACK threads would spin against onnxruntime's.
   const tfjsThreads = networksInOnnx(init.runtime, init.backend) ? 1 : init.wasmThreads;
-  const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads });
+  const backend = await initBackend(init.backend, { wasmThreads: tfjsThreads, boxKernels: false });
   backendName = backend;
   const fallbacks: Record<string, string[]> = {};
   const options = passOptions(backend, init.specs);
