@@ -1,52 +1,20 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { boxKernels, useBoxKernels } from '../src/backend/box-kernels';
-import { clipToBox, insideBox } from '../src/engine/attacks/box';
+import { clipToBox } from '../src/engine/attacks/box';
 import { Mng } from '../src/engine/attacks/mng';
 import type { AttackContext } from '../src/engine/attacks/base';
-import { seededRandom } from '../src/engine/random';
 import { useBackend } from './support/tiny';
 import { goldenEngine, runGolden } from './support/golden-cases';
+import { compareBoxKernels, differing, fixture } from './support/box-kernels-check';
 
 // The box kernels replace tfjs ops in every attack step; they must give the ops' bits exactly,
 // on every path of their loops (four values at a time, and the last n mod 4 one by one).
 
 t.before(() => useBackend());
 t.teardown(() => useBoxKernels(true));
-
-/** Differences by bits (Object.is: -0 and +0 differ, NaN equals NaN). */
-function differing(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) n++;
-  return n;
-}
-
-/**
- * A box around a clean image on the 0..255 grid with eps e, an image in it with values exactly on
- * the faces, zeros of both signs among the gradients, and a step that crosses both faces.
- */
-function fixture(shape: [number, number, number, number], seed: number, eps = 16) {
-  const r = seededRandom(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const clean = Float32Array.from({ length: n }, () => Math.round(r() * 255));
-  const lower = clean.map((v) => Math.max(v - eps, 0));
-  const upper = clean.map((v) => Math.min(v + eps, 255));
-  const x = clean.map((v, i) => {
-    const pick = r();
-    if (pick < 0.1) return lower[i];
-    if (pick < 0.2) return upper[i];
-    return Math.min(Math.max(v + (r() - 0.5) * 2 * eps, lower[i]), upper[i]);
-  });
-  const g = Float32Array.from({ length: n }, () => {
-    const pick = r();
-    if (pick < 0.05) return 0;
-    if (pick < 0.1) return -0;
-    return (r() - 0.5) * (pick < 0.5 ? 4 : 400);
-  });
-  const d = Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? -0 : (r() - 0.5) * 3 * eps));
-  const tensor = (v: Float32Array) => tf.tensor4d(v, shape);
-  return { clean: tensor(clean), lower: tensor(lower), upper: tensor(upper), x: tensor(x), g: tensor(g), d: tensor(d) };
-}
 
 const SHAPES: Array<[number, number, number, number]> = [
   [1, 1, 1, 1],
@@ -60,23 +28,20 @@ const SHAPES: Array<[number, number, number, number]> = [
 
 t.test('each kernel gives the bits of the tfjs ops it replaces', async (t) => {
   SHAPES.forEach((shape, s) => {
-    const f = fixture(shape, 100 + s);
-    const kernels = boxKernels(f.lower, f.upper, f.x, f.g, f.d);
-    t.ok(kernels, `${shape}: kernels available`);
-    if (!kernels) return;
-    const scales = [0.37, 1.3, 2.1].slice(0, shape[0]).map(Math.fround);
-    const scaleT = tf.tensor4d(scales, [shape[0], 1, 1, 1]);
-    const axes = [1, 2, 3];
-    for (const square of [false, true]) {
-      const norm = (v: tf.Tensor) => tf.sum(square ? tf.square(v) : tf.abs(v), axes).dataSync();
-      t.equal(differing(kernels.sums(f.g, square), norm(f.g)), 0, `${shape} sums, square ${square}`);
-      const inside = insideBox(tf.add(f.x, tf.mul(f.g, scaleT)) as tf.Tensor4D, f.lower, f.upper);
-      t.equal(differing(kernels.maskedSums(f.x, f.g, scales, square), norm(tf.mul(f.g, inside))), 0, `${shape} maskedSums, square ${square}`);
-    }
-    const stepOps = tf.sub(clipToBox(tf.add(f.x, tf.mul(f.g, scaleT)) as tf.Tensor4D, f.lower, f.upper), f.x);
-    t.equal(differing(kernels.step(f.x, f.g, scales).dataSync(), stepOps.dataSync()), 0, `${shape} step`);
-    const projected = clipToBox(tf.add(f.x, f.d) as tf.Tensor4D, f.lower, f.upper);
-    t.equal(differing(kernels.addClip(f.x, f.d).dataSync(), projected.dataSync()), 0, `${shape} addClip`);
+    const differ = compareBoxKernels(shape, 100 + s);
+    t.ok(differ, `${shape}: kernels available`);
+    for (const [kernel, n] of Object.entries(differ ?? {})) t.equal(n, 0, `${shape} ${kernel}`);
+  });
+});
+
+t.test("on tfjs' threaded wasm build too, whose memory is shared", async (t) => {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, 'support', 'box-kernels-check.ts'), '2'], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(child.status, 0, `the check ran (${child.stderr.slice(-300)})`);
+  const { shared, results } = JSON.parse(child.stdout) as { shared: boolean; results: Array<Record<string, number> | null> };
+  t.ok(shared, 'the memory is a SharedArrayBuffer');
+  results.forEach((differ, k) => {
+    t.ok(differ, `fixture ${k}: kernels available`);
+    for (const [kernel, n] of Object.entries(differ ?? {})) t.equal(n, 0, `fixture ${k} ${kernel}`);
   });
 });
 

@@ -36,7 +36,8 @@ interface Exports {
 
 /** The fields of tfjs-backend-wasm's BackendWasm this uses. */
 interface WasmBackend {
-  wasm: { asm?: { memory?: WasmMemory } };
+  /** The memory: exported by the single-threaded build (asm.memory), made in JavaScript by the threaded one (wasmMemory). */
+  wasm: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
   dataIdMap: { get(dataId: object): { memoryOffset: number | null } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
@@ -90,9 +91,11 @@ export interface BoxKernels {
   addClip<T extends tf.Tensor>(x: T, d: tf.Tensor): T;
 }
 
-function asWasm(b: unknown): WasmBackend | undefined {
+function wasmOf(b: unknown): { backend: WasmBackend; memory: WasmMemory } | undefined {
   const c = b as Partial<WasmBackend>;
-  return c.wasm?.asm?.memory instanceof WebAssembly.Memory && typeof c.dataIdMap?.get === 'function' && typeof c.makeOutput === 'function' ? (c as WasmBackend) : undefined;
+  const memory = c.wasm?.asm?.memory ?? c.wasm?.wasmMemory;
+  if (!(memory instanceof WebAssembly.Memory) || typeof c.dataIdMap?.get !== 'function' || typeof c.makeOutput !== 'function') return undefined;
+  return { backend: c as WasmBackend, memory };
 }
 
 /**
@@ -101,9 +104,9 @@ function asWasm(b: unknown): WasmBackend | undefined {
  * tensor of the box's shape held in the heap.
  */
 export function boxKernels(lower: tf.Tensor, upper: tf.Tensor, ...tensors: tf.Tensor[]): BoxKernels | undefined {
-  const backend = asWasm(tf.backend());
-  if (!compiled || !enabled || !backend) return undefined;
-  const memory = backend.wasm.asm!.memory!;
+  const wasm = wasmOf(tf.backend());
+  if (!compiled || !enabled || !wasm) return undefined;
+  const { backend, memory } = wasm;
   const at = (t: { dataId: object }) => backend.dataIdMap.get(t.dataId)?.memoryOffset ?? null;
   const fits = (t: tf.Tensor) => t.dtype === 'float32' && t.shape.length === lower.shape.length && t.shape.every((d, k) => d === lower.shape[k]) && at(t) !== null;
   if (![lower, upper, ...tensors].every(fits)) return undefined;
