@@ -12,9 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
 import { buildNet } from '../src/models/registry';
-import type { NetGraph } from '../src/models/net/program';
+import { forwardMacs } from '../src/models/net/flops';
 import type { ModelSpec } from '../src/models/types';
 
 export interface ModelFlops {
@@ -27,33 +26,7 @@ export interface ModelFlops {
   skipped?: string;
 }
 
-const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
-
-/** Multiply-adds of one image's forward pass through a compiled program, shapes from one probe at [h, w, 3]. */
-export function forwardMacs(graph: NetGraph, [h, w]: [number, number]): number {
-  const probe = tf.zeros([1, h, w, 3]) as tf.Tensor4D;
-  const shapes = (() => {
-    try {
-      return graph.shapes(probe);
-    } finally {
-      probe.dispose();
-    }
-  })();
-  let macs = 0;
-  for (const s of graph.steps) {
-    const out = shapes.get(s.out);
-    if (!out) continue;
-    const perImage = prod(out.slice(1));
-    if (s.desc.op === 'conv') {
-      const [kh, kw, ci] = s.desc.layer.filter.shape;
-      // conv: [kh, kw, ci, co], each output reads kh*kw*ci inputs; depthwise: [kh, kw, C, M], each reads kh*kw.
-      macs += perImage * kh * kw * (s.desc.layer.depthwise ? 1 : ci);
-    } else if (s.desc.op === 'dense') {
-      macs += perImage * s.desc.layer.kernel.shape[0];
-    }
-  }
-  return macs;
-}
+export { forwardMacs };
 
 /** A model's FLOPs per image-step, from its compiled program (built here, freed after). */
 export async function countFlops(spec: ModelSpec): Promise<ModelFlops> {

@@ -53,6 +53,12 @@ export interface Config {
    * (1 uses tfjs' single-threaded wasm build; more, its threaded build) and onnxruntime's.
    */
   wasmThreads: number;
+  /**
+   * onnxruntime's threads for a large network's session (at least WIDE_MIN_MACS forward
+   * multiply-adds; src/engine/load-passes.ts sessionThreads), waiting without spinning; other
+   * networks get wasmThreads. Equal to wasmThreads: no network gets more.
+   */
+  onnxWideThreads: number;
   /** Most images in one network pass inside a worker; bounds its memory (a wasm heap never shrinks). */
   microBatch: number;
   /** Most requests batched into one model pass. */
@@ -148,6 +154,8 @@ function list(env: NodeJS.ProcessEnv, name: string, dflt: string[]): string[] {
  *   attack's three models finish sooner spread over single-threaded workers (the scheduler sends
  *   each model's batch to a free worker) than queued on one threaded worker; 4 bounds memory
  *   (each worker holds every model, ~1.3 GB for the bundled three).
+ *   A large network's session may take twice its worker's share (onnxWideThreads, threads that
+ *   do not spin): a lone attack's InceptionV3 pass then uses the core the other worker leaves idle.
  * - latency, networks in tfjs: workers of up to 4 threads each (XNNPACK), threads first.
  * - throughput (batch jobs such as `advserve eval`): one single-threaded worker per core.
  */
@@ -156,7 +164,7 @@ export type CorePlan = 'latency' | 'throughput';
 const MAX_LATENCY_THREADS = 4;
 const MAX_DEFAULT_ONNX_WORKERS = 4;
 
-function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNets: boolean): { workers: number; wasmThreads: number } {
+function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNets: boolean): { workers: number; wasmThreads: number; onnxWideThreads: number } {
   const setWorkers = env.ADVSERVE_WORKERS !== undefined && env.ADVSERVE_WORKERS !== '';
   const setThreads = env.ADVSERVE_WASM_THREADS !== undefined && env.ADVSERVE_WASM_THREADS !== '';
   let defaultThreads = 1;
@@ -166,7 +174,11 @@ function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNe
   }
   const wasmThreads = int(env, 'ADVSERVE_WASM_THREADS', defaultThreads, 1, MAX_WASM_THREADS);
   const defaultWorkers = setThreads || plan === 'latency' ? Math.max(1, Math.floor(cores / wasmThreads)) : cores;
-  return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads };
+  // Latency, networks in onnxruntime, the default split: a large network's pass may take twice its
+  // worker's share of the cores (at most all of them) while the others' are idle.
+  const defaultWide = plan === 'latency' && onnxNets && !setWorkers && !setThreads ? Math.min(cores, 2 * wasmThreads) : wasmThreads;
+  const onnxWideThreads = int(env, 'ADVSERVE_ONNX_WIDE_THREADS', defaultWide, 1, 64);
+  return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads, onnxWideThreads: Math.max(onnxWideThreads, wasmThreads) };
 }
 
 /** ADVSERVE_API_KEYS_FILE read and checked now, so that a bad file stops the start (naming the line). */

@@ -29,6 +29,20 @@ t.test('latency plan, networks in onnxruntime: the fewest threads that keep work
   t.same(split({ ADVSERVE_RUNTIME: 'onnx', ADVSERVE_WASM_THREADS: '2' }, 'latency', 2), [1, 2], 'threads set: cores / threads workers');
 });
 
+t.test("a large network's onnxruntime threads: twice a worker's share on the default latency split, else the worker's", async (t) => {
+  const wide = (env: NodeJS.ProcessEnv, plan: 'latency' | 'throughput', cores: number) => loadConfig({ ADVSERVE_RUNTIME: 'onnx', ...env }, plan, cores).onnxWideThreads;
+  t.equal(wide({}, 'latency', 2), 2, '2 cores: 2 (single-threaded workers)');
+  t.equal(wide({}, 'latency', 1), 1, '1 core: 1');
+  t.equal(wide({}, 'latency', 16), 8, '16 cores: 8 (workers of 4)');
+  t.equal(wide({}, 'throughput', 2), 1, 'throughput plan: the worker share');
+  t.equal(wide({ ADVSERVE_RUNTIME: 'tfjs' }, 'latency', 2), 2, 'networks in tfjs: the share (one worker of 2 threads)');
+  t.equal(wide({ ADVSERVE_WORKERS: '2' }, 'latency', 2), 1, 'a split set by hand: the share');
+  t.equal(wide({ ADVSERVE_ONNX_WIDE_THREADS: '1' }, 'latency', 2), 1, 'set: off');
+  t.equal(wide({ ADVSERVE_ONNX_WIDE_THREADS: '4', ADVSERVE_WORKERS: '2' }, 'latency', 2), 4, 'set: wins');
+  t.equal(wide({ ADVSERVE_ONNX_WIDE_THREADS: '1', ADVSERVE_WASM_THREADS: '2' }, 'latency', 2), 2, 'never below the worker share');
+  t.throws(() => loadConfig({ ADVSERVE_ONNX_WIDE_THREADS: '0' }), /ADVSERVE_ONNX_WIDE_THREADS must be an integer in \[1, 64\]/);
+});
+
 t.test('whether the networks run in onnxruntime', async (t) => {
   const has = () => true;
   const hasNot = () => false;

@@ -32,6 +32,7 @@ export async function createRunner(config: Config, backend: string, log: BootLog
   if (config.workers > 0) {
     const pool = await WorkerPool.start(config.workers, config.backend, specs, log, {
       wasmThreads: config.wasmThreads,
+      onnxWideThreads: config.onnxWideThreads,
       microBatch: config.microBatch,
       runtime: config.runtime,
       onnxProvider: config.onnxProvider,
@@ -39,7 +40,7 @@ export async function createRunner(config: Config, backend: string, log: BootLog
     for (const s of specs) log.info({ model: s.id, backend: pool.backend, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
-  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, microBatch: config.microBatch, onnxProvider: config.onnxProvider };
+  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, wideThreads: config.onnxWideThreads, microBatch: config.microBatch, onnxProvider: config.onnxProvider };
   const local = new LocalRunner(backend, config.microBatch, (spec) => loadPasses(spec, log, options));
   for (const spec of specs) {
     const loaded = await loadPasses(spec, log, options);

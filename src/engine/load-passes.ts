@@ -23,6 +23,8 @@ export interface PassOptions {
   backend: string;
   /** onnxruntime's intra-op threads. */
   threads: number;
+  /** onnxruntime's intra-op threads for a large network (see sessionThreads); absent: threads. */
+  wideThreads?: number;
   microBatch: number;
   /** onnxruntime's execution provider (default cpu). */
   onnxProvider?: OnnxProvider;
@@ -37,6 +39,23 @@ export interface LoadedPasses {
   passes: ModelPasses;
   fallbacks: string[];
   loadMs: number;
+}
+
+/** Forward multiply-adds from which a network counts as large: InceptionV3 has 5.7e9, the MobileNetV2s 0.3e9 and 0.6e9. */
+export const WIDE_MIN_MACS = 1e9;
+
+/**
+ * onnxruntime's threads for a network of `forwardMacs` forward multiply-adds: `wideThreads`, which
+ * wait without spinning, for a large one; `threads` for the rest. Why (docs/PERFORMANCE.md, fifth
+ * round): with one single-threaded worker per core, a lone attack's largest pass (InceptionV3)
+ * runs on one core while the other idles once the small passes are done; with two threads it
+ * takes that core too (1.7x faster alone), and under load, when every core is busy, its threads
+ * wait instead of spinning. Small networks gain nothing from a second thread (a MobileNetV2 pass
+ * is no faster on two).
+ */
+export function sessionThreads(forwardMacs: number, o: Pick<PassOptions, 'threads' | 'wideThreads'>): { threads: number; spin: boolean } {
+  const wide = o.wideThreads ?? o.threads;
+  return wide > o.threads && forwardMacs >= WIDE_MIN_MACS ? { threads: wide, spin: false } : { threads: o.threads, spin: true };
 }
 
 /** Whether this process should try onnxruntime at all. */
@@ -54,7 +73,8 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
     let net: OnnxGradientNet | undefined;
     try {
       const exported = await (o.exporter ?? exportModel)(spec, log);
-      net = await OnnxGradientNet.open({ ...spec, endsInSoftmax: exported.endsInSoftmax, quantization: exported.quantization }, exported, o.threads, o.onnxProvider);
+      const { threads, spin } = sessionThreads(exported.forwardMacs, o);
+      net = await OnnxGradientNet.open({ ...spec, endsInSoftmax: exported.endsInSoftmax, quantization: exported.quantization }, exported, threads, o.onnxProvider, spin);
       await warmUp(net);
     } catch (err) {
       await net?.dispose();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { splitGradProbs, type GradRequest } from '../../src/engine/gradients';
-import { loadPasses, type PassOptions } from '../../src/engine/load-passes';
+import { loadPasses, sessionThreads, WIDE_MIN_MACS, type PassOptions } from '../../src/engine/load-passes';
 import type { ModelPasses } from '../../src/engine/passes';
 import { folderSaveHandler } from '../../src/models/folder-io';
 import { bundledSpecs, readFolderSpec } from '../../src/models/registry';
@@ -47,6 +47,13 @@ t.teardown(async () => {
 t.test('loadPasses: onnx and tfjs runtimes as asked', async (t) => {
   t.equal(onnx.runtime, 'onnx');
   t.equal(tfjs.runtime, 'tfjs');
+});
+
+t.test('sessionThreads: wide threads that wait without spinning for a large network, the worker share for the rest', async (t) => {
+  t.same(sessionThreads(WIDE_MIN_MACS, { threads: 1, wideThreads: 2 }), { threads: 2, spin: false }, 'large');
+  t.same(sessionThreads(WIDE_MIN_MACS - 1, { threads: 1, wideThreads: 2 }), { threads: 1, spin: true }, 'small');
+  t.same(sessionThreads(1e12, { threads: 1 }), { threads: 1, spin: true }, 'no wide threads configured');
+  t.same(sessionThreads(1e12, { threads: 2, wideThreads: 2 }), { threads: 2, spin: true }, 'wide threads no more than the share: as before');
 });
 
 t.test('a request gets the same bytes alone and inside a mixed batch', async (t) => {

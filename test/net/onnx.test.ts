@@ -8,7 +8,9 @@ import t, { Test } from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CompiledNet, compileGraphModel, compileLayersModel } from '../../src/models/net/compile';
+import { WIDE_MIN_MACS } from '../../src/engine/load-passes';
 import { exportGradientGraph } from '../../src/models/onnx/export';
+import { encodeModel } from '../../src/models/onnx/proto';
 import { OnnxGradientNet, onnxRuntime, type OnnxObjective } from '../../src/models/onnx/net';
 import { buildNet } from '../../src/models/registry';
 import { BUNDLED_MODELS } from '../../src/models/table';
@@ -216,11 +218,15 @@ t.test('a network with a step the exporter does not know is refused by name', as
   await t.rejects(OnnxGradientNet.create(specOf('fallback', [9, 10], 3), net.graph(), 1), /step \S+ \(ELU\) runs in tfjs only and cannot be exported/);
 });
 
-t.test('the bundled models export with the same logits and input gradients as tfjs', async (t) => {
+t.test('the bundled models export with the same logits and input gradients as tfjs, the same bytes on any thread count', async (t) => {
   for (const spec of BUNDLED_MODELS) {
     const built = await buildNet(spec, quiet);
     const net = built.net as CompiledNet;
-    const onnx = await OnnxGradientNet.create(spec, net.graph(), 2);
+    const exported = exportGradientGraph(net.graph(), { inputSize: spec.inputSize });
+    // Only InceptionV3 is large enough for the wide sessions (load-passes.ts sessionThreads).
+    t.equal(exported.forwardMacs >= WIDE_MIN_MACS, spec.id === 'inception_v3', `${spec.id}: ${(exported.forwardMacs / 1e9).toFixed(2)}e9 forward multiply-adds`);
+    const encoded = { bytes: encodeModel(exported.model), classes: exported.classes };
+    const onnx = await OnnxGradientNet.open(spec, encoded, 2);
     const [h, w] = spec.inputSize;
     const n = 2;
     const objs = MIXED.slice(0, n);
@@ -235,6 +241,14 @@ t.test('the bundled models export with the same logits and input gradients as tf
     // gradients agree to ~1e-3, not to rounding (measured 7e-7 to 4e-3 on random inputs).
     const e = relErr(dx!, tfjsGradient(net, x, [n, h, w, 3], objs, spec.labels.length));
     t.ok(e < 2e-2, `${spec.id}: input gradient equals tfjs's (relative L2 error ${e.toExponential(2)})`);
+    // The service's sessions differ in threads and spinning (sessionThreads); results must not.
+    for (const [threads, spin] of [[1, true], [2, false]] as const) {
+      const other = await OnnxGradientNet.open(spec, encoded, threads, 'cpu', spin);
+      const r = await other.run(x, n, objs);
+      await other.dispose();
+      const same = Buffer.from(r.logits.buffer).equals(Buffer.from(logits.buffer)) && Buffer.from(r.dx!.buffer).equals(Buffer.from(dx!.buffer));
+      t.ok(same, `${spec.id}: the same bytes on ${threads} thread(s)${spin ? '' : ' that do not spin'} as on 2 that spin`);
+    }
     await onnx.dispose();
     net.dispose();
   }

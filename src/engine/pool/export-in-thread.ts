@@ -30,7 +30,7 @@ export function exportInThread(specs: ModelSpec[], backend: BackendChoice): Arra
   const worker = spawnWorker('export-worker', { specs, backend } satisfies ExportTask);
   worker.on('message', ({ index, result }: ExportReply) => {
     settled.add(index);
-    if (result.ok) settlers[index].resolve({ bytes: result.bytes, classes: result.classes, endsInSoftmax: result.endsInSoftmax, quantization: result.quantization });
+    if (result.ok) settlers[index].resolve({ bytes: result.bytes, classes: result.classes, endsInSoftmax: result.endsInSoftmax, quantization: result.quantization, forwardMacs: result.forwardMacs });
     else settlers[index].reject(result.build ? new ModelBuildError(result.message) : new Error(result.message));
   });
   const failRest = (why: string) => specs.forEach((spec, i) => settled.has(i) || settlers[i].reject(new Error(`model ${spec.id}: the export thread ${why}`)));

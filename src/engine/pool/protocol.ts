@@ -11,6 +11,8 @@ export interface WorkerInit {
   runtime: NetRuntime;
   /** Threads in this worker's engine: XNNPACK's (wasm) and onnxruntime's intra-op pool. */
   wasmThreads: number;
+  /** onnxruntime's threads for a large network (see sessionThreads in load-passes.ts); absent: wasmThreads. */
+  onnxWideThreads?: number;
   /** Most images in one network pass (see batchDirections). */
   microBatch: number;
   /** onnxruntime's execution provider (see load-passes.ts). */

@@ -57,7 +57,7 @@ function passOptions(backend: string, startSpecs: ModelSpec[] = []): PassOptions
     if (!atStart && startSpecs.includes(spec)) atStart = new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
     return atStart?.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
   };
-  return { runtime: init.runtime, backend, threads: init.wasmThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
+  return { runtime: init.runtime, backend, threads: init.wasmThreads, wideThreads: init.onnxWideThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
 }
 
 // Loads a model at run time with the options the worker started with.

@@ -14,6 +14,8 @@ export interface ExportedModel {
   classes: number;
   endsInSoftmax: boolean;
   quantization: 'none' | 'dequantized';
+  /** Multiply-adds of one image's forward pass (src/models/net/flops.ts). */
+  forwardMacs: number;
 }
 
 /** The model's files could not be built at all (as opposed to a network onnxruntime cannot take). */
@@ -29,8 +31,8 @@ export async function exportModel(spec: ModelSpec, log: LoadLog): Promise<Export
   try {
     const graph = built.net.graph?.();
     if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
-    const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
-    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization };
+    const { model, classes, forwardMacs } = exportGradientGraph(graph, { inputSize: spec.inputSize });
+    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs };
   } finally {
     built.net.dispose();
   }

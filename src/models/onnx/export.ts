@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NetGraph } from '../net/program';
+import { forwardMacsOf } from '../net/flops';
 import { ExportError, exportStep, type ExportCtx } from '../net/ops-table';
 import type { Exported } from '../net/ops-table/types';
 import { GraphWriter } from './graph-writer';
@@ -44,7 +45,7 @@ function constLayout(c: tf.Tensor, userRank: number, name: string): { dims: numb
   throw new ExportError(`constant ${name} of shape [${c.shape}] cannot be laid out for a rank-${userRank} value`);
 }
 
-export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { model: OnnxModel; classes: number } {
+export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { model: OnnxModel; classes: number; forwardMacs: number } {
   const [h, w] = opts.inputSize;
   const probe = tf.zeros([1, h, w, 3]) as tf.Tensor4D;
   const shapes = graph.shapes(probe);
@@ -136,6 +137,7 @@ export function exportGradientGraph(graph: NetGraph, opts: ExportOptions): { mod
 
   return {
     classes,
+    forwardMacs: forwardMacsOf(graph, shapes),
     model: {
       opset: OPSET,
       nodes: g.nodes,

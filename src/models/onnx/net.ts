@@ -55,8 +55,11 @@ export class OnnxGradientNet {
     return OnnxGradientNet.open(spec, { bytes: encodeModel(model), classes }, threads, provider);
   }
 
-  /** Opens a session on a graph exportGradientGraph wrote (encoded), for a network with `classes` outputs. */
-  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number }, threads: number, provider: OnnxProvider = 'cpu'): Promise<OnnxGradientNet> {
+  /**
+   * Opens a session on a graph exportGradientGraph wrote (encoded), for a network with `classes`
+   * outputs. spin false: idle intra-op threads wait instead of spinning (onnxruntime spins by default).
+   */
+  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number }, threads: number, provider: OnnxProvider = 'cpu', spin = true): Promise<OnnxGradientNet> {
     const ort = onnxRuntime();
     if (!ort) throw new Error('onnxruntime-node is not installed');
     const { bytes, classes } = exported;
@@ -67,6 +70,7 @@ export class OnnxGradientNet {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
+      ...(spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     });
     return new OnnxGradientNet(spec, classes, ort, session);
   }
