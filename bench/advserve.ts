@@ -113,6 +113,7 @@ async function startRunner(
   wasmThreads: number,
   microBatch: number,
   runtime: NetRuntime,
+  onnxWideThreads?: number,
 ): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
   if (workers > 0) {
     const loadMs: number[] = [];
@@ -121,7 +122,7 @@ async function startRunner(
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    }, { wasmThreads, microBatch, runtime });
+    }, { wasmThreads, onnxWideThreads, microBatch, runtime });
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
@@ -177,6 +178,8 @@ export interface PhaseOptions {
   wasmThreads: number;
   /** Most images per network pass (ADVSERVE_MICRO_BATCH). */
   microBatch: number;
+  /** onnxruntime's threads for a large network's session (ADVSERVE_ONNX_WIDE_THREADS); absent: wasmThreads. Pool phases only. */
+  onnxWideThreads?: number;
   /** What runs the networks (ADVSERVE_RUNTIME). */
   runtime: NetRuntime;
   specs: ModelSpec[];
@@ -209,7 +212,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime, o.onnxWideThreads);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

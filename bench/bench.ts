@@ -139,7 +139,7 @@ const config = (() => {
     throw new Error(msg, { cause: err });
   }
 })();
-const { workers, wasmThreads, microBatch, runtime } = config;
+const { workers, wasmThreads, microBatch, runtime, onnxWideThreads } = config;
 const attackReps = flags['no-attack'] ? 0 : int('attack-reps', flags['attack-reps'], flags.quick ? 1 : 3, 1);
 const threads = int('torch-threads', flags['torch-threads'], 2, 1);
 const concurrency = flags['no-concurrency']
@@ -160,13 +160,14 @@ const policy: RepeatPolicy = flags.quick
 const configSummary = () => ({
   workers,
   wasmThreads,
+  onnxWideThreads,
   microBatch,
   maxBatch: config.maxBatch,
   batchWaitMs: config.batchWaitMs,
   runtime,
 });
 const describeSplit = () =>
-  `${workers} worker(s) x ${wasmThreads} thread(s), micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}`;
+  `${workers} worker(s) x ${wasmThreads} thread(s)${onnxWideThreads > wasmThreads ? ` (${onnxWideThreads} for a large network)` : ''}, micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}`;
 const describeConfig = () =>
   `${describeSplit()} (loadConfig: the defaults \`npm start\` runs, with any ADVSERVE_* variables and flags given)`;
 const describeHost = (h: HostPeak) => {
@@ -288,6 +289,7 @@ async function main() {
       shared: flags.shared,
       workers,
       wasmThreads,
+      onnxWideThreads,
       perCoreWorkers: timePerCore ? cores : 0,
       microBatch,
       runtime,
@@ -362,7 +364,7 @@ async function main() {
   const tensorsBefore = tf.memory().numTensors;
   const common = { microBatch, runtime, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
-  const service = await runPhase({ ...common, workers, wasmThreads, attackReps, engineOptions: engineOptions(config), concurrency });
+  const service = await runPhase({ ...common, workers, wasmThreads, onnxWideThreads, attackReps, engineOptions: engineOptions(config), concurrency });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;
   const inProcess =
     workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, wasmThreads: 1, attackReps: 0 }) : null;

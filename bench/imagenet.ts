@@ -38,6 +38,8 @@ export interface ImagenetOptions {
   shared?: string;
   workers: number;
   wasmThreads: number;
+  /** ADVSERVE_ONNX_WIDE_THREADS of the service split. */
+  onnxWideThreads?: number;
   /** Cores for the one-single-threaded-worker-per-core column; 0: no such column. */
   perCoreWorkers: number;
   microBatch: number;
@@ -113,7 +115,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       warnings: o.warnings,
     };
     const phases = async (s: typeof specs, ensembleOnly: boolean): Promise<ImagenetPhases> => ({
-      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads, concurrency: o.concurrency }),
+      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads, onnxWideThreads: o.onnxWideThreads, concurrency: o.concurrency }),
       perCore: o.perCoreWorkers > 0 ? await runPhase({ ...common, specs: s, ensembleOnly, workers: o.perCoreWorkers, wasmThreads: 1 }) : null,
     });
     const single = await phases([specs[0]], false);

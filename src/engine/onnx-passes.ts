@@ -36,6 +36,10 @@ export class OnnxPasses implements ModelPasses {
     return this.net.spec;
   }
 
+  get threads(): number {
+    return this.net.threads;
+  }
+
   /** The network inputs of a batch, [n, h, w, 3], with each image's pipeline for the way back. */
   private inputs(reqs: Array<ImageRequest & Pick<GradRequest, 'diverse'>>): { x: Float32Array; pipelines: PixelPipeline[] } {
     const [h, w] = this.spec.inputSize;

@@ -12,6 +12,8 @@ export interface ModelPasses {
   readonly spec: ModelSpec;
   /** Which runtime runs the network: 'tfjs' or 'onnx'. */
   readonly runtime: 'tfjs' | 'onnx';
+  /** onnxruntime's intra-op threads for the network's session (onnx only). */
+  readonly threads?: number;
   directions(reqs: GradRequest[]): Promise<Float32Array[]>;
   probabilities(reqs: ImageRequest[]): Promise<Float32Array[]>;
   dispose(): Promise<void>;

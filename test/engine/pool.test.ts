@@ -46,6 +46,12 @@ t.test('a worker with 2 engine threads (threaded wasm build, or onnxruntime) giv
   }
 });
 
+t.test("onnx through workers: a large network's session gets the wide threads, a small one the worker's", async (t) => {
+  const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['inception_v3', 'mobilenet_v2']), { info: () => {}, error: () => {} }, { runtime: 'onnx', wasmThreads: 1, onnxWideThreads: 2 });
+  t.teardown(() => pool.dispose());
+  t.same(pool.sessionThreads, { inception_v3: 2, mobilenet_v2: 1 });
+});
+
 t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {
   const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} });
   t.teardown(() => pool.dispose());

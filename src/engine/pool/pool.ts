@@ -35,6 +35,8 @@ export class WorkerPool implements GradientRunner {
   backend = 'unknown';
   /** Threads running each worker's networks (onnxruntime's, or XNNPACK's), as the workers report them (null: neither). */
   wasmThreads: number | null = null;
+  /** onnxruntime's intra-op threads per model that runs there, as the workers reported them. */
+  sessionThreads: Record<string, number> = {};
   fallbacks: Record<string, string[]> = {};
 
   private constructor(
@@ -83,10 +85,11 @@ export class WorkerPool implements GradientRunner {
           ready = true;
           this.backend = backendLabel(msg.backend, msg.runtimes);
           this.wasmThreads = msg.wasmThreads;
+          this.sessionThreads = msg.sessionThreads;
           this.loadedSpecs = msg.specs;
           this.fallbacks = msg.fallbacks;
           this.workers.push(slot);
-          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs, wasmThreads: msg.wasmThreads }, 'gradient worker ready');
+          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs, wasmThreads: msg.wasmThreads, sessionThreads: msg.sessionThreads }, 'gradient worker ready');
           resolve();
         } else if (msg.type === 'init-error') {
           reject(new Error(`gradient worker failed to start: ${msg.message}`));

@@ -29,7 +29,17 @@ export type WorkerTask =
   | { id: number; kind: 'unload'; key: string };
 
 export type WorkerReply =
-  | { type: 'ready'; backend: string; wasmThreads: number | null; specs: ModelSpec[]; runtimes: Array<'tfjs' | 'onnx'>; fallbacks: Record<string, string[]>; loadMs: number }
+  | {
+      type: 'ready';
+      backend: string;
+      wasmThreads: number | null;
+      /** onnxruntime's intra-op threads per model that runs there (large networks may get more: sessionThreads). */
+      sessionThreads: Record<string, number>;
+      specs: ModelSpec[];
+      runtimes: Array<'tfjs' | 'onnx'>;
+      fallbacks: Record<string, string[]>;
+      loadMs: number;
+    }
   | { type: 'init-error'; message: string }
   | { type: 'result'; id: number; results: Float32Array[] }
   | { type: 'loaded'; id: number; fallbacks: string[] }

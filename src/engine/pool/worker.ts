@@ -43,7 +43,8 @@ async function start(): Promise<void> {
   for (const { key, spec } of init.added ?? []) models.set(key, (await loadPasses(spec, silent, options)).passes);
   // The threads that run this worker's networks: onnxruntime's where every model runs there, else XNNPACK's.
   const threads = all.length > 0 && all.every((m) => m.runtime === 'onnx') ? init.wasmThreads : wasmThreadCount();
-  reply({ type: 'ready', backend, wasmThreads: threads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
+  const sessionThreads = Object.fromEntries(all.flatMap((m) => (m.threads === undefined ? [] : [[m.spec.id, m.threads]])));
+  reply({ type: 'ready', backend, wasmThreads: threads, sessionThreads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
 }
 
 /**

@@ -44,6 +44,8 @@ export class OnnxGradientNet {
     readonly classes: number,
     private readonly ort: Ort,
     private readonly session: Session,
+    /** The session's intra-op threads. */
+    readonly threads: number,
   ) {}
 
   /**
@@ -72,7 +74,7 @@ export class OnnxGradientNet {
       logSeverityLevel: 3,
       ...(spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     });
-    return new OnnxGradientNet(spec, classes, ort, session);
+    return new OnnxGradientNet(spec, classes, ort, session, threads);
   }
 
   /**
