@@ -26,8 +26,6 @@ export interface ModelFlops {
   skipped?: string;
 }
 
-export { forwardMacs };
-
 /** A model's FLOPs per image-step, from its compiled program (built here, freed after). */
 export async function countFlops(spec: ModelSpec): Promise<ModelFlops> {
   const quiet = { info: () => undefined, warn: () => undefined };

@@ -1,5 +1,5 @@
 /**
- * The bench's FLOP count and host peak (bench/flops.ts): multiply-adds of a small compiled
+ * The bench's FLOP count and host peak (src/models/net/flops.ts, bench/flops.ts): multiply-adds of a small compiled
  * network counted by hand (strided valid conv, depthwise with a multiplier, 1x1 conv, dense),
  * and the peak's FLOP/cycle per CPU family from /proc/cpuinfo-like text.
  */
@@ -7,7 +7,8 @@ import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { compileLayersModel } from '../../src/models/net/compile';
-import { forwardMacs, hostPeak } from '../../bench/flops';
+import { hostPeak } from '../../bench/flops';
+import { forwardMacs } from '../../src/models/net/flops';
 import { useBackend } from '../support/tiny';
 
 t.before(() => useBackend('wasm'));

@@ -56,16 +56,7 @@ export class WorkerPool implements GradientRunner {
     log: PoolLog,
     options: { wasmThreads?: number; onnxWideThreads?: number; microBatch?: number; runtime?: NetRuntime; onnxProvider?: OnnxProvider } = {},
   ): Promise<WorkerPool> {
-    const init: WorkerInit = {
-      backend,
-      runtime: options.runtime ?? 'tfjs',
-      specs,
-      added: [],
-      wasmThreads: options.wasmThreads ?? 1,
-      ...(options.onnxWideThreads !== undefined ? { onnxWideThreads: options.onnxWideThreads } : {}),
-      microBatch: options.microBatch ?? Infinity,
-      onnxProvider: options.onnxProvider ?? 'cpu',
-    };
+    const init: WorkerInit = { backend, runtime: options.runtime ?? 'tfjs', specs, added: [], wasmThreads: options.wasmThreads ?? 1, onnxWideThreads: options.onnxWideThreads, microBatch: options.microBatch ?? Infinity, onnxProvider: options.onnxProvider ?? 'cpu' };
     const pool = new WorkerPool(init, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
