@@ -2,8 +2,10 @@
  * Models built and exported in a one-shot thread (src/engine/pool/export-in-thread.ts), as the
  * gradient workers load theirs: the graphs must be byte for byte the ones an export on this
  * thread makes (same tfjs backend), and each model's promise settles on its own: a model whose
- * files do not build fails as a build error without stopping the next.
+ * files do not build fails as a build error without stopping the next. No promise settles before
+ * the thread has ended, so no session opens while its tfjs heap is still held.
  */
+import { EventEmitter } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -48,4 +50,28 @@ t.test('files that do not build are a build error; the other models of the threa
   );
   t.ok(err instanceof ModelBuildError, `a build error: ${err?.message}`);
   t.ok((await b).bytes.length > 0, 'the next model exports');
+});
+
+t.test('no model settles before the thread has ended: its heap is freed before any session opens', async (t) => {
+  const thread = new EventEmitter();
+  const { exportInThread: exportWith } = t.mockRequire<typeof import('../../src/engine/pool/export-in-thread')>('../../src/engine/pool/export-in-thread', {
+    '../../src/engine/pool/spawn': { spawnWorker: () => thread },
+  });
+  const dir = tempDir(t, 'advserve-export-');
+  const specs = [await folder(dir, 'first', tinyOnnx(14)), await folder(dir, 'second', tinyOnnx(15)), await folder(dir, 'never', tinyOnnx(16))];
+  const settled: string[] = [];
+  const promises = exportWith(specs, 'wasm').map((p, i) =>
+    p.then(
+      (m) => settled.push(`${specs[i].id}: ${m.classes} classes`),
+      (e: Error) => settled.push(`${specs[i].id}: ${e.message}`),
+    ),
+  );
+  const graph = { ok: true, bytes: new Uint8Array(4), classes: 3, endsInSoftmax: false, quantization: 'none', forwardMacs: 1 };
+  thread.emit('message', { index: 0, result: graph });
+  thread.emit('message', { index: 1, result: { ok: false, build: true, message: 'broken files' } });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(settled, [], 'nothing settles while the thread runs');
+  thread.emit('exit', 0);
+  await Promise.all(promises);
+  t.same(settled, ['first: 3 classes', 'second: broken files', 'never: model never: the export thread exited with code 0'], 'all settle at its exit, each with its own result');
 });

@@ -1,7 +1,8 @@
 /**
  * Builds and exports models in a one-shot thread (./export-worker) and returns their graphs, one
- * promise per model, each settled as soon as the thread has that model: the caller can open one
- * model's session while the thread still exports the next, and one thread start serves them all.
+ * promise per model. The promises settle when the thread has ended, not as each graph arrives:
+ * the thread's tfjs wasm heap (InceptionV3: over 400 MB) is only freed when it ends, and a session
+ * opened before then would add its own peak to that heap's (docs/PERFORMANCE.md, sixth round).
  */
 import type { BackendChoice } from '../../config';
 import { ModelBuildError, type ExportedModel } from '../../models/onnx/export-model';
@@ -26,15 +27,18 @@ export function exportInThread(specs: ModelSpec[], backend: BackendChoice): Arra
   const promises = specs.map((_, i) => new Promise<ExportedModel>((resolve, reject) => (settlers[i] = { resolve, reject })));
   // A caller that stops at the first failure never awaits the rest: their rejections are handled here.
   for (const p of promises) p.catch(() => {});
-  const settled = new Set<number>();
+  const results = new Map<number, ExportResult>();
   const worker = spawnWorker('export-worker', { specs, backend } satisfies ExportTask);
-  worker.on('message', ({ index, result }: ExportReply) => {
-    settled.add(index);
-    if (result.ok) settlers[index].resolve({ bytes: result.bytes, classes: result.classes, endsInSoftmax: result.endsInSoftmax, quantization: result.quantization, forwardMacs: result.forwardMacs });
-    else settlers[index].reject(result.build ? new ModelBuildError(result.message) : new Error(result.message));
-  });
-  const failRest = (why: string) => specs.forEach((spec, i) => settled.has(i) || settlers[i].reject(new Error(`model ${spec.id}: the export thread ${why}`)));
-  worker.on('error', (err) => failRest(`failed: ${err.message}`));
-  worker.on('exit', (code) => failRest(`exited with code ${code}`));
+  worker.on('message', ({ index, result }: ExportReply) => results.set(index, result));
+  let failure: string | undefined;
+  worker.on('error', (err) => (failure = `failed: ${err.message}`));
+  worker.on('exit', (code) =>
+    specs.forEach((spec, i) => {
+      const result = results.get(i);
+      if (!result) settlers[i].reject(new Error(`model ${spec.id}: the export thread ${failure ?? `exited with code ${code}`}`));
+      else if (result.ok) settlers[i].resolve({ bytes: result.bytes, classes: result.classes, endsInSoftmax: result.endsInSoftmax, quantization: result.quantization, forwardMacs: result.forwardMacs });
+      else settlers[i].reject(result.build ? new ModelBuildError(result.message) : new Error(result.message));
+    }),
+  );
   return promises;
 }
