@@ -613,7 +613,7 @@ function goalFigures(r: Report): string[] {
   const out = [
     `Goal figures, bundled models (service split: ${describeSplit()}; PyTorch peer: ${r.pytorch.peer ?? '-'}):`,
     `1. ${attackFigure(`one attack (${ATTACK_ITERS}-iteration mng-l1, eps 16, 512x384, ${what})`, service.attack, peer?.loop?.[loopName], r.pytorch.peer, r.policy.maxOtherCores, noPeer)}`,
-    ...concurrencyFigure(`2. concurrency (${what})`, service.concurrency, batchRow(peer?.results[loopName]), r.pytorch.peer, noPeer),
+    ...concurrencyFigure(`2. concurrency (${what})`, service.concurrency, batchRow(peer?.results[loopName]), r.pytorch.peer, noPeer, service.steps[loopName]),
     '3. ImageNet: ' + (r.imagenet ? 'see the ImageNet part below' : 'not run (--imagenet)'),
   ];
   if (r.flops.length) {

@@ -308,8 +308,8 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number)
     `Goal figures, ImageNet (service split; PyTorch peer: torchvision mobilenet_v2 with ${IMAGENET_SINGLE}'s state_dict):`,
     `1. ${attackFigure(`one attack, ${IMAGENET_SINGLE}`, single.service.attack, peer?.loop?.[IMAGENET_SINGLE], pytorch.peer, maxOtherCores, noPeer)}`,
     `   ${attackFigure(`one attack, ${ens}`, ensemble.service.attack, undefined, null, maxOtherCores, noTwin)}`,
-    ...concurrencyFigure(`2. ${IMAGENET_SINGLE}`, single.service.concurrency, batchRow(peer?.results[IMAGENET_SINGLE]), pytorch.peer, noPeer),
-    ...concurrencyFigure(`   ${ens}`, ensemble.service.concurrency, undefined, null, noTwin),
+    ...concurrencyFigure(`2. ${IMAGENET_SINGLE}`, single.service.concurrency, batchRow(peer?.results[IMAGENET_SINGLE]), pytorch.peer, noPeer, single.service.steps[IMAGENET_SINGLE]),
+    ...concurrencyFigure(`   ${ens}`, ensemble.service.concurrency, undefined, null, noTwin, ensemble.service.steps.ensemble),
   ];
   if (r.flops && r.goals) {
     out.push(`4. GFLOP/s against the host's peak (${host.gflops === null ? 'peak unknown' : `${host.gflops.toFixed(0)} GFLOP/s`}; 1 image-step = 4 x forward multiply-adds):`);

@@ -5,7 +5,7 @@
  * against the host's peak, and the worker's peak RSS at batch 8. Shared by the bundled-model
  * report (bench.ts) and the ImageNet part (imagenet.ts).
  */
-import type { PhaseResult } from './advserve';
+import type { PhaseResult, StepResult } from './advserve';
 import type { ConcurrencyResult } from './concurrent';
 import type { HostPeak, ModelFlops } from './flops';
 import type { TorchLoop, TorchRun, TorchStep } from './pytorch';
@@ -54,8 +54,24 @@ export function batchRow(rows: TorchStep[] | undefined): TorchStep | undefined {
   return rows.find((r) => r.batch === 8) ?? rows.reduce((a, b) => (b.batch > a.batch ? b : a));
 }
 
-/** 2. Concurrent against sequential attacks, and concurrent image-steps/s against PyTorch's step throughput. */
-export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt: TorchStep | undefined, peer: string | null, noPeer?: string): string[] {
+/**
+ * What batching can give at most: the best image-steps/s of the same models' passes on the same
+ * split in this run (any batch size), over the sequential attacks' image-steps/s. An attack is
+ * little but these passes, so concurrent attacks cannot go much faster than its best pass rate;
+ * null without step rows.
+ */
+export function concurrencyCeiling(c: ConcurrencyResult, passRows: StepResult[] | undefined): { best: StepResult; ratio: number } | null {
+  if (!passRows?.length) return null;
+  const best = passRows.reduce((a, b) => (b.imageStepsPerS > a.imageStepsPerS ? b : a));
+  const sequential = (c.jobs * c.iterations) / (c.sequential.wallMs / 1000);
+  return { best, ratio: best.imageStepsPerS / sequential };
+}
+
+/**
+ * 2. Concurrent against sequential attacks, concurrent image-steps/s against PyTorch's step
+ * throughput, and the ceiling the passes set (passRows: the same models' step rows, same split).
+ */
+export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt: TorchStep | undefined, peer: string | null, noPeer?: string, passRows?: StepResult[]): string[] {
   if (!c) return [`${what}: concurrency not run`];
   const mode = (m: ConcurrencyResult['sequential']) => `${secs(m.wallMs)} s (mean batch ${m.meanBatch.toFixed(2)}, ${m.successes}/${c.jobs} succeeded)`;
   const out = [
@@ -67,6 +83,14 @@ export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt:
       `ratio ${ratio(concurrentVsTorch(c, pt))}`
     : `PyTorch: ${noPeer ?? 'not run'}`;
   out.push(`     concurrent image-steps/s (${c.jobs} x ${c.iterations} / wall) ${c.concurrentImageStepsPerS.toFixed(2)}; ${vs}`);
+  const ceiling = concurrencyCeiling(c, passRows);
+  if (ceiling) {
+    const seq = (c.jobs * c.iterations) / (c.sequential.wallMs / 1000);
+    out.push(
+      `     ceiling: these models' best pass rate on this split in this run, ${ceiling.best.imageStepsPerS.toFixed(2)} image-steps/s (batch ${ceiling.best.batch}), ` +
+        `is ${ratio(ceiling.ratio)}x the sequential attacks' ${seq.toFixed(2)}: batching gains at most about that`,
+    );
+  }
   if (!c.identical) {
     const differ = c.sequential.outputSha256.flatMap((h, i) => (h === c.concurrent.outputSha256[i] ? [] : [i]));
     out.push(`     WARNING: jobs ${differ.join(', ')} gave different bytes alone and batched`);
