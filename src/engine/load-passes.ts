@@ -25,6 +25,8 @@ export interface PassOptions {
   threads: number;
   /** onnxruntime's intra-op threads for a large network (see sessionThreads); absent: threads. */
   wideThreads?: number;
+  /** The worker serves this one model only: its session gets wideThreads whatever its size (see sessionThreads). */
+  soleModel?: boolean;
   microBatch: number;
   /** onnxruntime's execution provider (default cpu). */
   onnxProvider?: OnnxProvider;
@@ -46,16 +48,18 @@ export const WIDE_MIN_MACS = 1e9;
 
 /**
  * onnxruntime's threads for a network of `forwardMacs` forward multiply-adds: `wideThreads`, which
- * wait without spinning, for a large one; `threads` for the rest. Why (docs/PERFORMANCE.md, fifth
- * round): with one single-threaded worker per core, a lone attack's largest pass (InceptionV3)
- * runs on one core while the other idles once the small passes are done; with two threads it
- * takes that core too (1.7x faster alone), and under load, when every core is busy, its threads
- * wait instead of spinning. Small networks gain nothing from a second thread (a MobileNetV2 pass
- * is no faster on two).
+ * wait without spinning, for a large one or for the only model a worker serves; `threads` for the
+ * rest. Why (docs/PERFORMANCE.md, fifth and sixth rounds): with one single-threaded worker per
+ * core, a lone attack's largest pass (InceptionV3) runs on one core while the other idles once the
+ * small passes are done; with two threads it takes that core too (1.7x faster alone), and under
+ * load, when every core is busy, its threads wait instead of spinning. In an ensemble the small
+ * networks' passes run beside the large one's, and a second thread slows the lone attack (4.9-5.3 s
+ * against 4.3-4.8 s); with one model only, nothing runs beside its passes, and two threads make a
+ * lone attack on an ImageNet MobileNetV2 15-20% faster, at the same throughput under load.
  */
-export function sessionThreads(forwardMacs: number, o: Pick<PassOptions, 'threads' | 'wideThreads'>): { threads: number; spin: boolean } {
+export function sessionThreads(forwardMacs: number, o: Pick<PassOptions, 'threads' | 'wideThreads' | 'soleModel'>): { threads: number; spin: boolean } {
   const wide = o.wideThreads ?? o.threads;
-  return wide > o.threads && forwardMacs >= WIDE_MIN_MACS ? { threads: wide, spin: false } : { threads: o.threads, spin: true };
+  return wide > o.threads && (o.soleModel || forwardMacs >= WIDE_MIN_MACS) ? { threads: wide, spin: false } : { threads: o.threads, spin: true };
 }
 
 /** Whether this process should try onnxruntime at all. */

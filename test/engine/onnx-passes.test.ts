@@ -49,11 +49,13 @@ t.test('loadPasses: onnx and tfjs runtimes as asked', async (t) => {
   t.equal(tfjs.runtime, 'tfjs');
 });
 
-t.test('sessionThreads: wide threads that wait without spinning for a large network, the worker share for the rest', async (t) => {
+t.test('sessionThreads: wide threads that wait without spinning for a large network or a sole model, the worker share for the rest', async (t) => {
   t.same(sessionThreads(WIDE_MIN_MACS, { threads: 1, wideThreads: 2 }), { threads: 2, spin: false }, 'large');
   t.same(sessionThreads(WIDE_MIN_MACS - 1, { threads: 1, wideThreads: 2 }), { threads: 1, spin: true }, 'small');
   t.same(sessionThreads(1e12, { threads: 1 }), { threads: 1, spin: true }, 'no wide threads configured');
   t.same(sessionThreads(1e12, { threads: 2, wideThreads: 2 }), { threads: 2, spin: true }, 'wide threads no more than the share: as before');
+  t.same(sessionThreads(1, { threads: 1, wideThreads: 2, soleModel: true }), { threads: 2, spin: false }, 'small, but the only model');
+  t.same(sessionThreads(1, { threads: 1, soleModel: true }), { threads: 1, spin: true }, 'the only model, no wide threads configured');
 });
 
 t.test('a request gets the same bytes alone and inside a mixed batch', async (t) => {

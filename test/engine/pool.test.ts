@@ -52,6 +52,12 @@ t.test("onnx through workers: a large network's session gets the wide threads, a
   t.same(pool.sessionThreads, { inception_v3: 2, mobilenet_v2: 1 });
 });
 
+t.test('onnx through workers: the only model a worker serves gets the wide threads, however small', async (t) => {
+  const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} }, { runtime: 'onnx', wasmThreads: 1, onnxWideThreads: 2 });
+  t.teardown(() => pool.dispose());
+  t.same(pool.sessionThreads, { mobilenet_v2: 2 });
+});
+
 t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {
   const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} });
   t.teardown(() => pool.dispose());

@@ -58,7 +58,9 @@ function passOptions(backend: string, startSpecs: ModelSpec[] = []): PassOptions
     if (!atStart && startSpecs.includes(spec)) atStart = new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
     return atStart?.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
   };
-  return { runtime: init.runtime, backend, threads: init.wasmThreads, wideThreads: init.onnxWideThreads, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
+  // A worker started with one model and none added serves that model alone (sessionThreads).
+  const soleModel = startSpecs.length === 1 && !init.added?.length;
+  return { runtime: init.runtime, backend, threads: init.wasmThreads, wideThreads: init.onnxWideThreads, soleModel, microBatch: init.microBatch, onnxProvider: init.onnxProvider, exporter };
 }
 
 // Loads a model at run time with the options the worker started with.
