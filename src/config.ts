@@ -55,8 +55,9 @@ export interface Config {
   wasmThreads: number;
   /**
    * onnxruntime's threads for a large network's session (at least WIDE_MIN_MACS forward
-   * multiply-adds; src/engine/load-passes.ts sessionThreads), waiting without spinning; other
-   * networks get wasmThreads. Equal to wasmThreads: no network gets more.
+   * multiply-adds), or for the only model a worker serves (src/engine/load-passes.ts
+   * sessionThreads), waiting without spinning; other networks get wasmThreads. Equal to
+   * wasmThreads: no network gets more.
    */
   onnxWideThreads: number;
   /** Most images in one network pass inside a worker; bounds its memory (a wasm heap never shrinks). */
