@@ -55,7 +55,7 @@ export const WIDE_MIN_MACS = 1e9;
  * load, when every core is busy, its threads wait instead of spinning. In an ensemble the small
  * networks' passes run beside the large one's, and a second thread slows the lone attack (4.9-5.3 s
  * against 4.3-4.8 s); with one model only, nothing runs beside its passes, and two threads make a
- * lone attack on an ImageNet MobileNetV2 12-20% faster, at the same throughput under load.
+ * lone attack on an ImageNet MobileNetV2 10-25% faster, for about 4% less throughput under load.
  */
 export function sessionThreads(forwardMacs: number, o: Pick<PassOptions, 'threads' | 'wideThreads' | 'soleModel'>): { threads: number; spin: boolean } {
   const wide = o.wideThreads ?? o.threads;
