@@ -60,11 +60,11 @@ export function batchRow(rows: TorchStep[] | undefined): TorchStep | undefined {
  * little but these passes, so concurrent attacks cannot go much faster than its best pass rate;
  * null without step rows.
  */
-export function concurrencyCeiling(c: ConcurrencyResult, passRows: StepResult[] | undefined): { best: StepResult; ratio: number } | null {
+export function concurrencyCeiling(c: ConcurrencyResult, passRows: StepResult[] | undefined): { best: StepResult; sequential: number; ratio: number } | null {
   if (!passRows?.length) return null;
   const best = passRows.reduce((a, b) => (b.imageStepsPerS > a.imageStepsPerS ? b : a));
   const sequential = (c.jobs * c.iterations) / (c.sequential.wallMs / 1000);
-  return { best, ratio: best.imageStepsPerS / sequential };
+  return { best, sequential, ratio: best.imageStepsPerS / sequential };
 }
 
 /**
@@ -85,10 +85,9 @@ export function concurrencyFigure(what: string, c: ConcurrencyResult | null, pt:
   out.push(`     concurrent image-steps/s (${c.jobs} x ${c.iterations} / wall) ${c.concurrentImageStepsPerS.toFixed(2)}; ${vs}`);
   const ceiling = concurrencyCeiling(c, passRows);
   if (ceiling) {
-    const seq = (c.jobs * c.iterations) / (c.sequential.wallMs / 1000);
     out.push(
       `     ceiling: these models' best pass rate on this split in this run, ${ceiling.best.imageStepsPerS.toFixed(2)} image-steps/s (batch ${ceiling.best.batch}), ` +
-        `is ${ratio(ceiling.ratio)}x the sequential attacks' ${seq.toFixed(2)}: batching gains at most about that`,
+        `is ${ratio(ceiling.ratio)}x the sequential attacks' ${ceiling.sequential.toFixed(2)}: batching gains at most about that`,
     );
   }
   if (!c.identical) {

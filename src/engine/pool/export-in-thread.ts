@@ -36,8 +36,10 @@ export function exportInThread(specs: ModelSpec[], backend: BackendChoice): Arra
     specs.forEach((spec, i) => {
       const result = results.get(i);
       if (!result) settlers[i].reject(new Error(`model ${spec.id}: the export thread ${failure ?? `exited with code ${code}`}`));
-      else if (result.ok) settlers[i].resolve({ bytes: result.bytes, classes: result.classes, endsInSoftmax: result.endsInSoftmax, quantization: result.quantization, forwardMacs: result.forwardMacs });
-      else settlers[i].reject(result.build ? new ModelBuildError(result.message) : new Error(result.message));
+      else if (result.ok) {
+        const { ok: _ok, ...exported } = result;
+        settlers[i].resolve(exported);
+      } else settlers[i].reject(result.build ? new ModelBuildError(result.message) : new Error(result.message));
     }),
   );
   return promises;
