@@ -4,7 +4,8 @@
  *
  * Why: per pass and image, tfjs's resize, slice, pad and their gradients (tf.grad) cost 12-30 ms
  * of a worker's time on the wasm backend, most of it copying whole images between kernels;
- * these loops read each input value a few times and write each output once (about 2 ms for both ways).
+ * these loops read each input value a few times and write each output once (about 1 ms each way
+ * for a 224x224 input from 512x384).
  *
  * Same map as preprocessImages, computed in a fixed order: crop and resize in pixel space
  * (tfjs's bilinear convention, half-pixel centres off), diverse-inputs pad with pixel 0, then
@@ -43,47 +44,82 @@ function axisTable(from: number, to: number, alignCorners: boolean, first: numbe
 }
 
 /**
- * Bilinear resize of `from` to `full`, keeping only the window of size `to` at (top, left) of
- * the result: a centre crop costs no more than its window. forward and back walk the same taps
- * in the same loop nest, written out twice on purpose: one shared walker calling back per pixel
- * made the forward about twice as slow (1.2-1.9 against 2.8-3.9 ms for a 224x224 centre crop).
+ * Per output channel c: the source channel it reads, and the affine applied to that value
+ * (the network's channel order and input range, fused into the last resize).
  */
-function resizeStage(from: Size, full: Size, to: Size, top: number, left: number, alignCorners: boolean): Stage {
+interface ChannelMap {
+  source: number[];
+  scale: number[];
+  offset: number[];
+}
+
+const IDENTITY: ChannelMap = { source: [0, 1, 2], scale: [1, 1, 1], offset: [0, 0, 0] };
+
+/**
+ * Bilinear resize of `from` to `full`, keeping only the window of size `to` at (top, left) of
+ * the result (a centre crop costs no more than its window), then `channels`. forward and back
+ * walk the same taps in the same loop nest, written out for each of the three channels: a loop
+ * over channels, a separate pass for the affine, or a shared walker calling back per pixel each
+ * made these loops about twice as slow (docs/PERFORMANCE.md, seventh round).
+ */
+function resizeStage(from: Size, full: Size, to: Size, top: number, left: number, alignCorners: boolean, channels: ChannelMap = IDENTITY): Stage {
   const rows = axisTable(from.h, full.h, alignCorners, top, to.h);
   const cols = axisTable(from.w, full.w, alignCorners, left, to.w);
   const rowStride = from.w * 3;
+  const rowLo = rows.lo.map((v) => v * rowStride), rowHi = rows.hi.map((v) => v * rowStride), rowFrac = rows.frac;
+  const colLo = cols.lo.map((v) => v * 3), colHi = cols.hi.map((v) => v * 3), colFrac = cols.frac;
+  const [s0, s1, s2] = channels.source;
+  const [k0, k1, k2] = channels.scale;
+  const [b0, b1, b2] = channels.offset;
+  // Output channel c reads source channel source[c]; in the loops below, a0..a2 are source channels 0..2.
+  const swap = s0 === 2 && s1 === 1 && s2 === 0;
+  if (!swap && !(s0 === 0 && s1 === 1 && s2 === 2)) throw new Error(`channel order ${channels.source.join(',')} is not RGB or BGR`);
   return {
     from,
     to,
     forward(src, dst, dstOffset) {
       let o = dstOffset;
       for (let r = 0; r < to.h; r++) {
-        const top = rows.lo[r] * rowStride, bottom = rows.hi[r] * rowStride, fr = rows.frac[r];
+        const upperRow = rowLo[r], lowerRow = rowHi[r], fr = rowFrac[r];
         for (let c = 0; c < to.w; c++) {
-          const l = cols.lo[c] * 3, rt = cols.hi[c] * 3, fc = cols.frac[c];
-          for (let d = 0; d < 3; d++) {
-            const tl = src[top + l + d], tr = src[top + rt + d], bl = src[bottom + l + d], br = src[bottom + rt + d];
-            const upper = tl + (tr - tl) * fc;
-            const lower = bl + (br - bl) * fc;
-            dst[o++] = upper + (lower - upper) * fr;
-          }
+          const tl = upperRow + colLo[c], tr = upperRow + colHi[c], bl = lowerRow + colLo[c], br = lowerRow + colHi[c], fc = colFrac[c];
+          let u = src[tl] + (src[tr] - src[tl]) * fc, v = src[bl] + (src[br] - src[bl]) * fc;
+          const a0 = u + (v - u) * fr;
+          u = src[tl + 1] + (src[tr + 1] - src[tl + 1]) * fc;
+          v = src[bl + 1] + (src[br + 1] - src[bl + 1]) * fc;
+          const a1 = u + (v - u) * fr;
+          u = src[tl + 2] + (src[tr + 2] - src[tl + 2]) * fc;
+          v = src[bl + 2] + (src[br + 2] - src[bl + 2]) * fc;
+          const a2 = u + (v - u) * fr;
+          dst[o] = (swap ? a2 : a0) * k0 + b0;
+          dst[o + 1] = a1 * k1 + b1;
+          dst[o + 2] = (swap ? a0 : a2) * k2 + b2;
+          o += 3;
         }
       }
     },
     back(grad, out) {
       let i = 0;
       for (let r = 0; r < to.h; r++) {
-        const top = rows.lo[r] * rowStride, bottom = rows.hi[r] * rowStride, fr = rows.frac[r];
+        const upperRow = rowLo[r], lowerRow = rowHi[r], fr = rowFrac[r];
         for (let c = 0; c < to.w; c++) {
-          const l = cols.lo[c] * 3, rt = cols.hi[c] * 3, fc = cols.frac[c];
-          for (let d = 0; d < 3; d++) {
-            const g = grad[i++];
-            const gUpper = g * (1 - fr), gLower = g * fr;
-            out[top + l + d] += gUpper * (1 - fc);
-            out[top + rt + d] += gUpper * fc;
-            out[bottom + l + d] += gLower * (1 - fc);
-            out[bottom + rt + d] += gLower * fc;
-          }
+          const tl = upperRow + colLo[c], tr = upperRow + colHi[c], bl = lowerRow + colLo[c], br = lowerRow + colHi[c], fc = colFrac[c];
+          const wtl = (1 - fr) * (1 - fc), wtr = (1 - fr) * fc, wbl = fr * (1 - fc), wbr = fr * fc;
+          const g0 = grad[i] * k0, g1 = grad[i + 1] * k1, g2 = grad[i + 2] * k2;
+          const a0 = swap ? g2 : g0, a2 = swap ? g0 : g2;
+          out[tl] += a0 * wtl;
+          out[tr] += a0 * wtr;
+          out[bl] += a0 * wbl;
+          out[br] += a0 * wbr;
+          out[tl + 1] += g1 * wtl;
+          out[tr + 1] += g1 * wtr;
+          out[bl + 1] += g1 * wbl;
+          out[br + 1] += g1 * wbr;
+          out[tl + 2] += a2 * wtl;
+          out[tr + 2] += a2 * wtr;
+          out[bl + 2] += a2 * wbl;
+          out[br + 2] += a2 * wbr;
+          i += 3;
         }
       }
     },
@@ -105,10 +141,14 @@ function padStage(from: Size, to: Size, top: number, left: number, value: number
   };
 }
 
-/** Channel order and the per-channel affine to the network's range, in place of size. */
-function channelStage(size: Size, spec: ModelSpec): Stage {
+/** The network's channel order and per-channel affine to its input range. */
+function channelMap(spec: ModelSpec): ChannelMap {
   const { scale, offset } = pixelAffine(spec);
-  const source = spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  return { source: spec.channelOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2], scale, offset };
+}
+
+/** The channel map alone, in place of size: for an image that needs no resize. */
+function channelStage(size: Size, { source, scale, offset }: ChannelMap): Stage {
   const n = size.h * size.w * 3;
   return {
     from: size,
@@ -122,25 +162,37 @@ function channelStage(size: Size, spec: ModelSpec): Stage {
   };
 }
 
+/** A stage to build once the pipeline is known: the last one takes the channel map when it is a resize. */
+interface PlannedStage {
+  to: Size;
+  build(channels?: ChannelMap): Stage;
+  takesChannels: boolean;
+}
+
+function plannedResize(from: Size, full: Size, to: Size, top: number, left: number, alignCorners: boolean): PlannedStage {
+  return { to, takesChannels: true, build: (channels) => resizeStage(from, full, to, top, left, alignCorners, channels) };
+}
+
 /** The resize from the user's image to the model's size, or torchvision's resize + centre crop. */
-function fitStage(spec: ModelSpec, image: Size): Stage | undefined {
+function fitStage(spec: ModelSpec, image: Size): PlannedStage | undefined {
   const [h, w] = spec.inputSize;
-  if (spec.resize !== 'center-crop') return image.h === h && image.w === w ? undefined : resizeStage(image, { h, w }, { h, w }, 0, 0, spec.alignCorners);
+  if (spec.resize !== 'center-crop') return image.h === h && image.w === w ? undefined : plannedResize(image, { h, w }, { h, w }, 0, 0, spec.alignCorners);
   const { rh, rw, top, left } = centerCropBox(spec, image.h, image.w);
-  return resizeStage(image, { h: rh, w: rw }, { h, w }, top, left, spec.alignCorners);
+  return plannedResize(image, { h: rh, w: rw }, { h, w }, top, left, spec.alignCorners);
 }
 
 /** Diverse inputs (see diversePad in ./classifier): resize to the drawn size, pad at the drawn offset, resize back. */
-function diverseStages(spec: ModelSpec, size: Size, diverse: DiverseInput): Stage[] {
+function diverseStages(spec: ModelSpec, size: Size, diverse: DiverseInput): PlannedStage[] {
   const [h, w] = spec.inputSize;
   const { sh, sw, oh, ow, top, left } = diverseBox(spec, diverse);
   const small = { h: sh, w: sw }, canvas = { h: oh, w: ow };
-  const stages: Stage[] = [];
+  const stages: PlannedStage[] = [];
   const resize = (from: Size, to: Size) => {
-    if (from.h !== to.h || from.w !== to.w) stages.push(resizeStage(from, to, to, 0, 0, spec.alignCorners));
+    if (from.h !== to.h || from.w !== to.w) stages.push(plannedResize(from, to, to, 0, 0, spec.alignCorners));
   };
   resize(size, small);
-  stages.push(padStage(small, canvas, top, left, 0));
+  const pad = padStage(small, canvas, top, left, 0);
+  stages.push({ to: canvas, takesChannels: false, build: () => pad });
   resize(canvas, { h, w });
   return stages;
 }
@@ -153,10 +205,13 @@ export class PixelPipeline {
     const image = { h: height, w: width };
     // Diverse inputs draw from the whole image when it is squashed, from the crop otherwise (as preprocessImages).
     const fit = diverse && spec.resize !== 'center-crop' ? undefined : fitStage(spec, image);
-    const stages = fit ? [fit] : [];
-    if (diverse) stages.push(...diverseStages(spec, stages.at(-1)?.to ?? image, diverse));
-    stages.push(channelStage(stages.at(-1)?.to ?? image, spec));
-    this.stages = stages;
+    const planned = fit ? [fit] : [];
+    if (diverse) planned.push(...diverseStages(spec, planned.at(-1)?.to ?? image, diverse));
+    const channels = channelMap(spec);
+    const last = planned.at(-1);
+    // The channel map costs a pass of its own only where no resize comes last to fuse it into.
+    if (last?.takesChannels) this.stages = [...planned.slice(0, -1).map((p) => p.build()), last.build(channels)];
+    else this.stages = [...planned.map((p) => p.build()), channelStage(last?.to ?? image, channels)];
   }
 
   /** The network input of `image` ([H, W, 3]), written into `dst` at `dstOffset` ([h, w, 3] values). */
