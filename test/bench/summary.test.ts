@@ -1,11 +1,13 @@
 /**
- * The bench's concurrency ceiling (bench/summary.ts): the best pass rate of the attacked models
- * in the run, over the sequential attacks' image-steps/s, and the goal line that prints it.
+ * The bench's goal figures (bench/summary.ts): the concurrency ceiling (the best pass rate of the
+ * attacked models in the run, over the sequential attacks' image-steps/s) and the goal line that
+ * prints it; and the PyTorch setup each figure is measured against (its fastest for that figure).
  */
 import t from 'tap';
 import type { StepResult } from '../../bench/advserve';
 import type { ConcurrencyResult } from '../../bench/concurrent';
-import { concurrencyCeiling, concurrencyFigure } from '../../bench/summary';
+import { concurrencyCeiling, concurrencyFigure, fastestBatchRow, fastestLoop } from '../../bench/summary';
+import type { TorchRun, TorchStep } from '../../bench/pytorch';
 
 const mode = (wallMs: number) => ({ wallMs, latenciesMs: [], meanBatch: 1, successes: 8, outputSha256: [] });
 // 8 attacks x 20 iterations: 160 image-steps in 40 s in sequence (4 image-steps/s), 32 s at once.
@@ -24,4 +26,20 @@ t.test('the goal line prints it, and says nothing without step rows', async (t) 
   const lines = concurrencyFigure('2. concurrency', c, undefined, null, 'not run', [row(1, 4.2), row(8, 6)]);
   t.match(lines.join('\n'), /ceiling: these models' best pass rate on this split in this run, 6\.00 image-steps\/s \(batch 8\), is 1\.50x the sequential attacks' 4\.00/);
   t.notMatch(concurrencyFigure('2. concurrency', c, undefined, null, 'not run').join('\n'), /ceiling/);
+});
+
+const step = (batch: number, imageStepsPerS: number): TorchStep => ({ batch, ms_per_step: 1000 / imageStepsPerS, image_steps_per_s: imageStepsPerS, reps: 3, ms_all: [], discarded: 0, contended: 0 });
+const loop = (ms: number) => ({ iters: 20, batch: 1, ms_median: ms, ms_all: [ms], other_cores: [0] });
+const run = (setup: string, loopMs: number | undefined, rows: TorchStep[]): TorchRun =>
+  ({ setup, results: { m: rows }, ...(loopMs === undefined ? {} : { loop: { m: loop(loopMs) } }) }) as unknown as TorchRun;
+
+t.test("each goal is measured against PyTorch's fastest setup for that figure", async (t) => {
+  // openblas-openmp wins the batch row, plain the loop; the reference BLAS is faster at both but informational only.
+  const runs = [run('openblas-openmp', 1070, [step(1, 24), step(8, 21.8)]), run('plain', 750, [step(1, 26), step(8, 19.6)]), run('reference-blas', 500, [step(8, 40)])];
+  t.same(fastestLoop(runs, 'm'), { setup: 'plain', loop: loop(750) });
+  t.same(fastestBatchRow(runs, 'm'), { setup: 'openblas-openmp', row: step(8, 21.8) });
+  t.equal(fastestLoop(runs, 'other'), undefined, 'no loop for that name');
+  t.equal(fastestLoop([run('plain', undefined, [step(1, 3)])], 'm'), undefined, 'no loop timed');
+  t.same(fastestBatchRow([run('plain', 1, [step(1, 3), step(4, 5)])], 'm'), { setup: 'plain', row: step(4, 5) }, 'the largest batch when 8 did not run');
+  t.equal(fastestBatchRow([], 'm'), undefined);
 });
