@@ -13,7 +13,7 @@ export interface Config {
    * 'auto' (onnx when onnxruntime-node is installed and tfjs is on wasm). See src/engine/load-passes.ts.
    */
   runtime: NetRuntime;
-  /** ADVSERVE_ONNX_PROVIDER: where onnxruntime runs the networks, cpu (default) or cuda (see src/engine/load-passes.ts). */
+  /** ADVSERVE_ONNX_PROVIDER: where onnxruntime runs the networks, cpu (default), cuda or webgpu (see src/models/onnx/available.ts). */
   onnxProvider: OnnxProvider;
   /** ADVSERVE_BOX_KERNELS (on, off): the attack steps' box arithmetic in one wasm pass each, or as tfjs ops (same bytes; see src/backend/box-kernels.ts). */
   boxKernels: boolean;
@@ -182,6 +182,19 @@ function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNe
   return { workers: int(env, 'ADVSERVE_WORKERS', defaultWorkers, 0, 64), wasmThreads, onnxWideThreads: Math.max(onnxWideThreads, wasmThreads) };
 }
 
+/**
+ * On WebGPU, at most one worker: onnxruntime 1.30's WebGPU provider crashed the process (SIGSEGV)
+ * with sessions in two worker threads, and ran with one worker or in-process (Mesa's software
+ * Vulkan, 2026-12-04). Unset, the workers default to 1; more, asked for, is refused.
+ */
+function gpuSplit<T extends { workers: number }>(env: NodeJS.ProcessEnv, provider: OnnxProvider, split: T): T {
+  if (provider !== 'webgpu' || split.workers <= 1) return split;
+  if (env.ADVSERVE_WORKERS !== undefined && env.ADVSERVE_WORKERS !== '') {
+    throw new ConfigError(`ADVSERVE_ONNX_PROVIDER=webgpu runs in at most one worker (sessions in two crash onnxruntime 1.30); got ADVSERVE_WORKERS=${split.workers}`);
+  }
+  return { ...split, workers: 1 };
+}
+
 /** ADVSERVE_API_KEYS_FILE read and checked now, so that a bad file stops the start (naming the line). */
 function apiKeys(env: NodeJS.ProcessEnv): Pick<Config, 'apiKeysFile' | 'apiKeys'> {
   const file = env.ADVSERVE_API_KEYS_FILE;
@@ -256,7 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     requestTimeoutMs,
     headersTimeoutMs,
     keepAliveTimeoutMs: int(env, 'ADVSERVE_KEEPALIVE_TIMEOUT_MS', 5_000, 1, 600_000),
-    ...coreSplit(env, plan, cores, networksInOnnx(runtime, backend)),
+    ...gpuSplit(env, onnxProvider, coreSplit(env, plan, cores, networksInOnnx(runtime, backend))),
     microBatch: int(env, 'ADVSERVE_MICRO_BATCH', 2, 1, 256),
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),

@@ -77,10 +77,17 @@ t.test('explicit settings win; the other one follows from the cores', async (t) 
   t.type(error({ ADVSERVE_MICRO_BATCH: '0' }), ConfigError);
 });
 
-t.test('ADVSERVE_ONNX_PROVIDER: cpu by default, cuda, anything else refused', async (t) => {
+t.test('ADVSERVE_ONNX_PROVIDER: cpu by default, cuda, webgpu, anything else refused', async (t) => {
   t.equal(loadConfig({}).onnxProvider, 'cpu');
   t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'cuda' }).onnxProvider, 'cuda');
-  t.throws(() => loadConfig({ ADVSERVE_ONNX_PROVIDER: 'gpu' }), /ADVSERVE_ONNX_PROVIDER must be one of cpu, cuda; got "gpu"/);
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'webgpu' }).onnxProvider, 'webgpu');
+  // WebGPU: one worker by default whatever the cores, in-process allowed, more refused.
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'webgpu' }, 'latency', 16).workers, 1);
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'webgpu' }, 'throughput', 16).workers, 1);
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'webgpu', ADVSERVE_WORKERS: '0' }, 'latency', 16).workers, 0);
+  t.throws(() => loadConfig({ ADVSERVE_ONNX_PROVIDER: 'webgpu', ADVSERVE_WORKERS: '2' }), /ADVSERVE_ONNX_PROVIDER=webgpu runs in at most one worker .*ADVSERVE_WORKERS=2/);
+  t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'cpu' }, 'latency', 16).workers, 4, 'the CPU provider keeps its split');
+  t.throws(() => loadConfig({ ADVSERVE_ONNX_PROVIDER: 'gpu' }), /ADVSERVE_ONNX_PROVIDER must be one of cpu, cuda, webgpu; got "gpu"/);
 });
 
 t.test('ADVSERVE_RUNTIME: auto by default, onnx or tfjs, anything else refused', async (t) => {

@@ -5,11 +5,12 @@
 type Ort = typeof import('onnxruntime-node');
 
 /**
- * Where onnxruntime runs the networks: its CPU kernels, or the CUDA execution provider (NVIDIA
- * GPUs; needs onnxruntime-node's CUDA provider libraries, which its install script downloads:
- * see README "GPU hosts"). Untested in this repository's CI, which has no GPU.
+ * Where onnxruntime runs the networks: its CPU kernels; the CUDA execution provider (NVIDIA
+ * GPUs; needs onnxruntime-node's CUDA provider libraries, which its install script downloads);
+ * or the WebGPU provider (bundled with onnxruntime-node on Linux x64; any GPU with a Vulkan
+ * driver). See README "GPU hosts". CI has no GPU: there WebGPU runs on Mesa's software Vulkan.
  */
-export const ONNX_PROVIDERS = ['cpu', 'cuda'] as const;
+export const ONNX_PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
 export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
 
 let cached: Ort | null | undefined;

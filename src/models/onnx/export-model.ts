@@ -7,7 +7,7 @@ import type { LoadLog } from '../registry';
 import { buildNet } from '../registry';
 import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
-import { encodeModel } from './proto';
+import { encodeModel, gpuCpuNodes } from './proto';
 
 export interface ExportedModel {
   bytes: Uint8Array;
@@ -16,6 +16,8 @@ export interface ExportedModel {
   quantization: 'none' | 'dequantized';
   /** Multiply-adds of one image's forward pass (src/models/net/flops.ts). */
   forwardMacs: number;
+  /** Nodes a GPU provider must leave to the CPU (see gpuCpuNodes). */
+  cpuNodes: string[];
 }
 
 /** The model's files could not be built at all (as opposed to a network onnxruntime cannot take). */
@@ -32,7 +34,7 @@ export async function exportModel(spec: ModelSpec, log: LoadLog): Promise<Export
     const graph = built.net.graph?.();
     if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
     const { model, classes, forwardMacs } = exportGradientGraph(graph, { inputSize: spec.inputSize });
-    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs };
+    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs, cpuNodes: gpuCpuNodes(model) };
   } finally {
     built.net.dispose();
   }

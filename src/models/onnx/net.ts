@@ -11,7 +11,7 @@ import type { NetGraph } from '../net/program';
 import { pixelAffine } from '../classifier';
 import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
-import { encodeModel } from './proto';
+import { encodeModel, gpuCpuNodes } from './proto';
 
 import { onnxRuntime, type OnnxProvider } from './available';
 
@@ -54,19 +54,19 @@ export class OnnxGradientNet {
    */
   static async create(spec: ModelSpec, graph: NetGraph, threads: number, provider: OnnxProvider = 'cpu'): Promise<OnnxGradientNet> {
     const { model, classes } = exportGradientGraph(graph, { inputSize: spec.inputSize });
-    return OnnxGradientNet.open(spec, { bytes: encodeModel(model), classes }, threads, provider);
+    return OnnxGradientNet.open(spec, { bytes: encodeModel(model), classes, cpuNodes: gpuCpuNodes(model) }, threads, provider);
   }
 
   /**
    * Opens a session on a graph exportGradientGraph wrote (encoded), for a network with `classes`
    * outputs. spin false: idle intra-op threads wait instead of spinning (onnxruntime spins by default).
    */
-  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number }, threads: number, provider: OnnxProvider = 'cpu', spin = true): Promise<OnnxGradientNet> {
+  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number; cpuNodes?: string[] }, threads: number, provider: OnnxProvider = 'cpu', spin = true): Promise<OnnxGradientNet> {
     const ort = onnxRuntime();
     if (!ort) throw new Error('onnxruntime-node is not installed');
     const { bytes, classes } = exported;
     if (classes !== spec.labels.length) throw new Error(`model ${spec.id} outputs ${classes} classes but has ${spec.labels.length} labels`);
-    const session = await openSession(ort, bytes, provider, {
+    const session = await openSession(ort, bytes, provider, exported.cpuNodes ?? [], {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -125,17 +125,28 @@ export class OnnxGradientNet {
 
 type SessionOptions = import('onnxruntime-node').InferenceSession.SessionOptions;
 
+/** What a GPU provider needs, for the error when its session cannot open. */
+const PROVIDER_NEEDS: Record<Exclude<OnnxProvider, 'cpu'>, string> = {
+  cuda: "an NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and onnxruntime-node's CUDA provider files, which its install script downloads (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12)",
+  webgpu: "a GPU adapter: a Vulkan driver for the GPU (onnxruntime-node bundles the WebGPU provider on Linux x64; Mesa's lavapipe 25 serves as a software one, 22.3 does not)",
+};
+
 /**
- * A session on the CPU kernels, or on CUDA first (with the CPU provider for any node CUDA does not
- * take). A CUDA session that cannot open says what is missing instead of onnxruntime's bare error.
+ * A session on the CPU kernels, or on a GPU provider first (with the CPU provider for any node
+ * it does not take, and for `cpuNodes`, which WebGPU takes but cannot run). A GPU session that
+ * cannot open says what is missing instead of onnxruntime's bare error.
  */
-async function openSession(ort: Ort, bytes: Uint8Array, provider: OnnxProvider, options: SessionOptions): Promise<Session> {
+async function openSession(ort: Ort, bytes: Uint8Array, provider: OnnxProvider, cpuNodes: string[], options: SessionOptions): Promise<Session> {
   if (provider === 'cpu') return ort.InferenceSession.create(bytes, options);
+  // onnxruntime-node reads WebGPU's options from its entry in executionProviders (not from session config entries).
+  // An empty list is refused ("Provider options key/value cannot be empty"): only when there are some.
+  const gpu = provider === 'webgpu' && cpuNodes.length ? { name: 'webgpu' as const, forceCpuNodeNames: cpuNodes } : provider;
   try {
-    return await ort.InferenceSession.create(bytes, { ...options, executionProviders: ['cuda', 'cpu'] });
+    return await ort.InferenceSession.create(bytes, { ...options, executionProviders: [gpu, 'cpu'] });
   } catch (err) {
+    const name = provider === 'cuda' ? 'CUDA' : 'WebGPU';
     throw new Error(
-      `ADVSERVE_ONNX_PROVIDER=cuda: onnxruntime could not open a CUDA session (${(err as Error).message}). It needs an NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and onnxruntime-node's CUDA provider files, which its install script downloads (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12); see README "GPU hosts"`,
+      `ADVSERVE_ONNX_PROVIDER=${provider}: onnxruntime could not open a ${name} session (${(err as Error).message}). It needs ${PROVIDER_NEEDS[provider]}; see README "GPU hosts"`,
       { cause: err },
     );
   }

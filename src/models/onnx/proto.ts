@@ -57,13 +57,26 @@ function valueInfo(v: OnnxValue): onnx.IValueInfoProto {
   return { name: v.name, type: { tensorType: { elemType: FLOAT, shape: { dim } } } };
 }
 
+/** The name encodeModel gives the model's i-th node. */
+const nodeName = (i: number, op: string) => `n${i}_${op}`;
+
+/**
+ * The nodes onnxruntime's WebGPU provider takes but cannot run, by the names encodeModel gives
+ * them: MaxPool with its Indices output (the max-pool gradient's scatter), which fails at run
+ * time in onnxruntime 1.30 ("The Indices output is not supported yet"). Sessions keep them on
+ * the CPU provider.
+ */
+export function gpuCpuNodes(m: OnnxModel): string[] {
+  return m.nodes.flatMap((n, i) => (n.op === 'MaxPool' && n.outputs.length > 1 ? [nodeName(i, n.op)] : []));
+}
+
 /** Serialises a model to ONNX protobuf bytes. */
 export function encodeModel(m: OnnxModel): Uint8Array {
   const graph: onnx.IGraphProto = {
     node: m.nodes.map((n, i) => ({
       input: n.inputs,
       output: n.outputs,
-      name: `n${i}_${n.op}`,
+      name: nodeName(i, n.op),
       opType: n.op,
       attribute: Object.entries(n.attrs ?? {}).map(([k, v]) => attribute(k, v)),
     })),
