@@ -183,9 +183,9 @@ function coreSplit(env: NodeJS.ProcessEnv, plan: CorePlan, cores: number, onnxNe
 }
 
 /**
- * On WebGPU, at most one worker: onnxruntime 1.30's WebGPU provider crashed the process (SIGSEGV)
- * with sessions in two worker threads, and ran with one worker or in-process (Mesa's software
- * Vulkan, 2026-12-04). Unset, the workers default to 1; more, asked for, is refused.
+ * On WebGPU, at most one worker: sessions in two worker threads crash onnxruntime 1.30's WebGPU
+ * provider (SIGSEGV), while one worker or the in-process runner work (docs/PERFORMANCE.md,
+ * seventh round). Unset, the workers default to 1; more, asked for, is refused.
  */
 function gpuSplit<T extends { workers: number }>(env: NodeJS.ProcessEnv, provider: OnnxProvider, split: T): T {
   if (provider !== 'webgpu' || split.workers <= 1) return split;
