@@ -18,7 +18,7 @@ import type { GradRequest } from '../src/engine/gradients';
 import { WorkerPool } from '../src/engine/pool/pool';
 import { LocalRunner, type GradientRunner } from '../src/engine/runner';
 import type { RgbImage } from '../src/images/types';
-import { loadPasses, type NetRuntime } from '../src/engine/load-passes';
+import { loadPasses, type NetRuntime, type OnnxProvider } from '../src/engine/load-passes';
 import type { ModelSpec } from '../src/models/types';
 import { runConcurrency, type ConcurrencyResult } from './concurrent';
 import { median, otherCpuProbe, timeRepeated, type RepeatPolicy } from './timing';
@@ -114,6 +114,7 @@ async function startRunner(
   microBatch: number,
   runtime: NetRuntime,
   onnxWideThreads?: number,
+  onnxProvider: OnnxProvider = 'cpu',
 ): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
   if (workers > 0) {
     const loadMs: number[] = [];
@@ -122,7 +123,7 @@ async function startRunner(
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    }, { wasmThreads, onnxWideThreads, microBatch, runtime });
+    }, { wasmThreads, onnxWideThreads, microBatch, runtime, onnxProvider });
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
@@ -132,7 +133,7 @@ async function startRunner(
   const loads: LoadInfo[] = [];
   const log = { info: () => undefined, warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`) };
   for (const spec of specs) {
-    const loaded = await loadPasses(spec, log, { runtime, backend, threads: wasmThreads, microBatch });
+    const loaded = await loadPasses(spec, log, { runtime, backend, threads: wasmThreads, microBatch, onnxProvider });
     local.add(loaded.passes);
     loads.push({ id: spec.id, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks });
   }
@@ -182,6 +183,8 @@ export interface PhaseOptions {
   onnxWideThreads?: number;
   /** What runs the networks (ADVSERVE_RUNTIME). */
   runtime: NetRuntime;
+  /** Where onnxruntime runs them (ADVSERVE_ONNX_PROVIDER); default cpu. */
+  onnxProvider?: OnnxProvider;
   specs: ModelSpec[];
   backend: string;
   images: RgbImage[];
@@ -212,7 +215,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime, o.onnxWideThreads);
+    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime, o.onnxWideThreads, o.onnxProvider);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

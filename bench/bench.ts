@@ -167,7 +167,8 @@ const configSummary = () => ({
   runtime,
 });
 const describeSplit = () =>
-  `${workers} worker(s) x ${wasmThreads} thread(s)${onnxWideThreads > wasmThreads ? ` (${onnxWideThreads} for a large network)` : ''}, micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}`;
+  `${workers} worker(s) x ${wasmThreads} thread(s)${onnxWideThreads > wasmThreads ? ` (${onnxWideThreads} for a large network)` : ''}, micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}` +
+  (config.onnxProvider === 'cpu' ? '' : `, onnxruntime provider ${config.onnxProvider}`);
 const describeConfig = () =>
   `${describeSplit()} (loadConfig: the defaults \`npm start\` runs, with any ADVSERVE_* variables and flags given)`;
 const describeHost = (h: HostPeak) => {
@@ -277,7 +278,8 @@ async function main() {
   const specs = flags['imagenet-only'] ? [] : bundledSpecs(models);
 
   const cores = os.availableParallelism();
-  const timePerCore = workers > 0 && wasmThreads > 1 && !flags['no-per-core'];
+  // WebGPU runs in one worker only (config.ts), so not one per core.
+  const timePerCore = workers > 0 && wasmThreads > 1 && !flags['no-per-core'] && config.onnxProvider !== 'webgpu';
   const maxStreams = Math.max(1, workers, timePerCore ? cores : 0);
   const { images, source } = await benchImages(flags.images, Math.max(Math.max(...batches) * maxStreams, concurrency?.jobs ?? 0));
   const host = hostPeak(peakOverride);
@@ -293,6 +295,7 @@ async function main() {
       perCoreWorkers: timePerCore ? cores : 0,
       microBatch,
       runtime,
+      onnxProvider: config.onnxProvider,
       backend: backend.backend,
       images,
       batches,
@@ -362,7 +365,7 @@ async function main() {
     return;
   }
   const tensorsBefore = tf.memory().numTensors;
-  const common = { microBatch, runtime, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
+  const common = { microBatch, runtime, onnxProvider: config.onnxProvider, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
   const service = await runPhase({ ...common, workers, wasmThreads, onnxWideThreads, attackReps, engineOptions: engineOptions(config), concurrency });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { readFolderSpec } from '../src/models/registry';
-import type { NetRuntime } from '../src/engine/load-passes';
+import type { NetRuntime, OnnxProvider } from '../src/engine/load-passes';
 import type { RgbImage } from '../src/images/types';
 import { makeSharedModelFolders, SHARED } from '../scripts/shared-models';
 import type { EngineOptions } from '../src/engine/engine';
@@ -44,6 +44,8 @@ export interface ImagenetOptions {
   perCoreWorkers: number;
   microBatch: number;
   runtime: NetRuntime;
+  /** ADVSERVE_ONNX_PROVIDER; default cpu. */
+  onnxProvider?: OnnxProvider;
   backend: string;
   images: RgbImage[];
   batches: number[];
@@ -104,6 +106,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
     const common = {
       microBatch: o.microBatch,
       runtime: o.runtime,
+      onnxProvider: o.onnxProvider,
       backend: o.backend,
       images: o.images,
       batches: o.batches,
