@@ -165,6 +165,7 @@ const configSummary = () => ({
   maxBatch: config.maxBatch,
   batchWaitMs: config.batchWaitMs,
   runtime,
+  onnxProvider: config.onnxProvider,
 });
 const describeSplit = () =>
   `${workers} worker(s) x ${wasmThreads} thread(s)${onnxWideThreads > wasmThreads ? ` (${onnxWideThreads} for a large network)` : ''}, micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}` +
