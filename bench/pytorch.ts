@@ -57,6 +57,9 @@ export interface TorchOutcome {
   notes: string[];
 }
 
+/** The setups that may be the peer (and that goal figures compare with); reference-blas is for information only. */
+export const PEER_SETUPS: ReadonlySet<string> = new Set(['plain', 'openblas-openmp']);
+
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 const OPENBLAS_OPENMP = `${LIBDIR}/openblas-openmp`;
 const REFERENCE_BLAS = `${LIBDIR}/blas:${LIBDIR}/lapack`;
@@ -148,7 +151,7 @@ export async function runPytorch(opts: Options): Promise<TorchOutcome> {
     else runs.push(ref);
   }
 
-  const candidates = runs.filter((r) => r.setup === 'plain' || r.setup === 'openblas-openmp');
+  const candidates = runs.filter((r) => PEER_SETUPS.has(r.setup));
   if (candidates.length === 0) return { runs, peer: null, skipped: notes.join('; ') || 'no PyTorch run succeeded', notes };
   const peer = candidates.reduce((best, r) => (totalMs(r) < totalMs(best) ? r : best));
   return { runs, peer: peer.setup, notes };

@@ -8,7 +8,7 @@
 import type { PhaseResult, StepResult } from './advserve';
 import type { ConcurrencyResult } from './concurrent';
 import type { HostPeak, ModelFlops } from './flops';
-import type { TorchLoop, TorchRun, TorchStep } from './pytorch';
+import { PEER_SETUPS, type TorchLoop, type TorchRun, type TorchStep } from './pytorch';
 
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
@@ -54,23 +54,20 @@ export function batchRow(rows: TorchStep[] | undefined): TorchStep | undefined {
   return rows.find((r) => r.batch === 8) ?? rows.reduce((a, b) => (b.batch > a.batch ? b : a));
 }
 
-/** PyTorch setups a goal is measured against; the reference-BLAS run is for information only. */
-const GOAL_SETUPS = new Set(['plain', 'openblas-openmp']);
-
 /**
  * Each goal is measured against PyTorch's best setup for that figure, not against the setup
  * that was fastest over all step rows (the "peer" of the tables): the two can differ, e.g. an
  * openblas-openmp peer whose 20-step loop took 1.07 s where the plain run's took 0.75 s.
  */
 export function fastestLoop(runs: TorchRun[], name: string): { setup: string; loop: TorchLoop } | undefined {
-  const found = runs.flatMap((r) => (GOAL_SETUPS.has(r.setup) && r.loop?.[name] ? [{ setup: r.setup, loop: r.loop[name] }] : []));
+  const found = runs.flatMap((r) => (PEER_SETUPS.has(r.setup) && r.loop?.[name] ? [{ setup: r.setup, loop: r.loop[name] }] : []));
   return found.length ? found.reduce((a, b) => (b.loop.ms_median < a.loop.ms_median ? b : a)) : undefined;
 }
 
 /** The setup whose batch-8 row (or largest batch, as batchRow) has the most image-steps/s, as fastestLoop. */
 export function fastestBatchRow(runs: TorchRun[], name: string): { setup: string; row: TorchStep } | undefined {
   const found = runs.flatMap((r) => {
-    const row = GOAL_SETUPS.has(r.setup) ? batchRow(r.results[name]) : undefined;
+    const row = PEER_SETUPS.has(r.setup) ? batchRow(r.results[name]) : undefined;
     return row ? [{ setup: r.setup, row }] : [];
   });
   return found.length ? found.reduce((a, b) => (b.row.image_steps_per_s > a.row.image_steps_per_s ? b : a)) : undefined;

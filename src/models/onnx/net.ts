@@ -125,10 +125,16 @@ export class OnnxGradientNet {
 
 type SessionOptions = import('onnxruntime-node').InferenceSession.SessionOptions;
 
-/** What a GPU provider needs, for the error when its session cannot open. */
-const PROVIDER_NEEDS: Record<Exclude<OnnxProvider, 'cpu'>, string> = {
-  cuda: "an NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and onnxruntime-node's CUDA provider files, which its install script downloads (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12)",
-  webgpu: "a GPU adapter: a Vulkan driver for the GPU (onnxruntime-node bundles the WebGPU provider on Linux x64; Mesa's lavapipe 25 serves as a software one, 22.3 does not)",
+/** Each GPU provider's name and what it needs, for the error when its session cannot open. */
+const GPU_PROVIDERS: Record<Exclude<OnnxProvider, 'cpu'>, { name: string; needs: string }> = {
+  cuda: {
+    name: 'CUDA',
+    needs: "an NVIDIA driver, CUDA 12 and cuDNN 9 libraries, and onnxruntime-node's CUDA provider files, which its install script downloads (npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12)",
+  },
+  webgpu: {
+    name: 'WebGPU',
+    needs: "a GPU adapter: a Vulkan driver for the GPU (onnxruntime-node bundles the WebGPU provider on Linux x64; Mesa's lavapipe 25 serves as a software one, 22.3 does not)",
+  },
 };
 
 /**
@@ -144,9 +150,9 @@ async function openSession(ort: Ort, bytes: Uint8Array, provider: OnnxProvider, 
   try {
     return await ort.InferenceSession.create(bytes, { ...options, executionProviders: [gpu, 'cpu'] });
   } catch (err) {
-    const name = provider === 'cuda' ? 'CUDA' : 'WebGPU';
+    const { name, needs } = GPU_PROVIDERS[provider];
     throw new Error(
-      `ADVSERVE_ONNX_PROVIDER=${provider}: onnxruntime could not open a ${name} session (${(err as Error).message}). It needs ${PROVIDER_NEEDS[provider]}; see README "GPU hosts"`,
+      `ADVSERVE_ONNX_PROVIDER=${provider}: onnxruntime could not open a ${name} session (${(err as Error).message}). It needs ${needs}; see README "GPU hosts"`,
       { cause: err },
     );
   }
