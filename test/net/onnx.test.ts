@@ -179,6 +179,46 @@ t.test('stride-1 input gradients are Convs with the flipped kernel: dilated, asy
   await checkExport(t, 'stride-1 gradients', net, [11, 10], 4, 37);
 });
 
+t.test('no shape computed at run time (max pool, global mean): onnxruntime can prove the backward shapes equal', async (t) => {
+  // onnxruntime keeps an elementwise op in its blocked NCHWc layout only where shape inference
+  // shows its operands' shapes equal; one Shape-derived shape hid every shape downstream of it.
+  const L = tf.layers;
+  const model = tf.sequential({
+    layers: [
+      L.conv2d({ inputShape: [12, 11, 3], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      L.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid' }),
+      L.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      L.globalAveragePooling2d({}),
+      L.dense({ units: 4, activation: 'softmax' }),
+    ],
+  });
+  randomizeWeights(model, 38);
+  const net = compileLayersModel(model);
+  t.teardown(() => net.dispose());
+  const { model: graph } = exportGradientGraph(net.graph(), { inputSize: [12, 11] });
+  const ops = graph.nodes.map((n) => n.op);
+  t.ok(ops.includes('MaxPool') && ops.includes('ReduceMean'), 'the net has a max pool and a global mean');
+  t.same(ops.filter((op) => op === 'Shape' || op === 'ConstantOfShape'), [], 'no Shape or ConstantOfShape node');
+  t.notOk(ops.includes('Where') || ops.includes('Greater'), 'relu masks without comparisons');
+  await checkExport(t, 'static shapes', net, [12, 11], 4, 39);
+});
+
+t.test("relu's mask (HardSigmoid, alpha 2^127) is exactly 1 for every positive normal float and 0 at 0", async (t) => {
+  const values = [0, 2 ** -126, 1e-30, 2 ** -100, 1, 6, 3e38];
+  const one = {
+    opset: 13,
+    nodes: [{ op: 'HardSigmoid', inputs: ['x'], outputs: ['y'], attrs: { alpha: { float: 2 ** 127 }, beta: { float: 0 } } }],
+    initializers: [],
+    inputs: [{ name: 'x', dims: [values.length] }],
+    outputs: [{ name: 'y', dims: [values.length] }],
+  };
+  const ort = onnxRuntime()!;
+  const session = await ort.InferenceSession.create(encodeModel(one));
+  t.teardown(() => session.release());
+  const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.from(values), [values.length]) });
+  t.same(Array.from(y.data as Float32Array), values.map((v) => (v > 0 ? 1 : 0)));
+});
+
 t.test('export and a session leave no tensors behind', async (t) => {
   const net = compileLayersModel(tinyLayersModel(false));
   t.teardown(() => net.dispose());

@@ -23,14 +23,14 @@ export function exportActivation(ctx: ExportCtx, y: string, a: FusedActivation):
 }
 
 /**
- * dy where the activation's output y is in its linear region, else 0.
- * relu6's mask is written with HardSigmoid (clip(alpha * y + beta, 0, 1)) and Mul alone, ops that
- * onnxruntime keeps in its blocked NCHWc layout, where comparisons and Where make it convert the
- * layout back and forth around every mask (measured: MobileNetV2's pass 18.6 -> 15.6 ms). With
- * alpha = 2^100, clip(2^100 * y) is exactly 1 for y >= 2^-100 and 0 at y = 0, and
+ * dy where the activation's output y is in its linear region, else 0, written with HardSigmoid
+ * (clip(alpha * y + beta, 0, 1)) and Mul alone: onnxruntime keeps those in its blocked NCHWc
+ * layout, where comparisons and Where make it convert the layout back and forth around every
+ * mask (measured on MobileNetV2 and InceptionV3: docs/PERFORMANCE.md).
+ * relu6: with alpha = 2^100, clip(2^100 * y) is exactly 1 for y >= 2^-100 and 0 at y = 0, and
  * clip(2^100 * (6 - y)) is exactly 1 below 6 and 0 from 6 on (Sterbenz: 6 - y is exact near 6);
- * only outputs in (0, 2^-100) get a fraction instead of 1. relu keeps Greater + Where, which
- * measured faster than one HardSigmoid + Mul on InceptionV3.
+ * only outputs in (0, 2^-100) get a fraction instead of 1. relu: alpha = 2^127, so every
+ * positive normal float gets exactly 1.
  */
 export function maskByOutput(ctx: ExportCtx, dy: string, y: string, a: FusedActivation): string {
   if (a === 'linear') return dy;
@@ -40,11 +40,12 @@ export function maskByOutput(ctx: ExportCtx, dy: string, y: string, a: FusedActi
     const below6 = g.one('HardSigmoid', [y], { alpha: { float: -MASK_SCALE }, beta: { float: 6 * MASK_SCALE } });
     return g.one('Mul', [dy, g.one('Mul', [above0, below6])]);
   }
-  const zero = g.scalar(0);
-  return g.one('Where', [g.one('Greater', [y, zero]), dy, zero]);
+  return g.one('Mul', [dy, g.one('HardSigmoid', [y], { alpha: { float: RELU_MASK_SCALE }, beta: { float: 0 } })]);
 }
 
 const MASK_SCALE = 2 ** 100;
+/** relu's mask: 2^127 * y >= 1 for every positive normal float y (relu6's beta, 6 * scale, must stay finite). */
+const RELU_MASK_SCALE = 2 ** 127;
 
 /**
  * The Conv pads that compute a stride-1 ConvTranspose with the same attributes (the kernel flipped

@@ -10,14 +10,21 @@ function poolAttrs(l: PoolLayer, xShape: number[]) {
   return { kernel_shape: [...l.size], strides: [...l.strides], pads: [top, left, bottom, right] };
 }
 
-/** Scatter-add dy into the input positions MaxPool's indices name (flat over N, C, H, W). */
-function maxPoolGrad(ctx: ExportCtx, dy: string, indices: string, x: string): string {
+/**
+ * Scatter-add dy into the input positions MaxPool's indices name. The indices are flat over
+ * N, C, H, W; modulo C*H*W they index within one image, so the scatter runs per image row and
+ * every shape but the batch is static. Why: onnxruntime keeps the backward half in its blocked
+ * NCHWc layout only where ONNX shape inference proves two operands' shapes equal, and a shape
+ * computed at run time (Shape, ConstantOfShape) hid every shape downstream of it.
+ */
+function maxPoolGrad(ctx: ExportCtx, dy: string, indices: string, x: string, xShape: number[]): string {
   const g = ctx.g;
-  const flat = g.int64s([-1]);
-  const xShape = g.one('Shape', [x]);
-  const zeros = g.one('Reshape', [g.one('ConstantOfShape', [xShape]), flat]);
-  const scattered = g.one('ScatterElements', [zeros, g.one('Reshape', [indices, flat]), g.one('Reshape', [dy, flat])], { axis: 0, reduction: 'add' });
-  return g.one('Reshape', [scattered, xShape]);
+  const [, h, w, c] = xShape;
+  const rows = g.int64s([0, -1]);
+  const zeros = g.one('Reshape', [g.one('Sub', [x, x]), rows]); // +0 of x's shape (activations are finite)
+  const within = g.one('Mod', [g.one('Reshape', [indices, rows]), g.int64s([c * h * w])]);
+  const scattered = g.one('ScatterElements', [zeros, within, g.one('Reshape', [dy, rows])], { axis: 1, reduction: 'add' });
+  return g.one('Reshape', [scattered, g.int64s([0, c, h, w])]);
 }
 
 /** Average pooling's gradient: dy / count, spread back by a ones kernel per channel (ConvTranspose, or Conv at stride 1). */
@@ -62,7 +69,7 @@ export const pool: OpEntry<'pool'> = {
     const attrs = poolAttrs(d.layer, inShape);
     if (d.layer.kind === 'max') {
       const [y, indices] = ctx.g.op('MaxPool', [x], attrs, 2);
-      return { y, back: (dy) => [maxPoolGrad(ctx, dy, indices, x)] };
+      return { y, back: (dy) => [maxPoolGrad(ctx, dy, indices, x, inShape)] };
     }
     const y = ctx.g.one('AveragePool', [x], { ...attrs, count_include_pad: 0 });
     return { y, back: (dy) => [avgPoolGrad(ctx, dy, d.layer, inShape, ctx.shapeOf(step.out))] };

@@ -39,7 +39,8 @@ export const mean: OpEntry<'mean'> = {
       back(dy) {
         const kept = physicalShape(inShape).map((v, i) => (i === 0 ? 0 : axes.includes(i) ? 1 : v));
         const full = d.keepDims ? dy : g.one('Reshape', [dy, g.int64s(kept)]);
-        return [g.one('Mul', [g.one('Expand', [full, g.one('Shape', [x])]), g.scalar(1 / count)])];
+        const target = physicalShape(inShape).map((v, i) => (i === 0 ? 1 : v));
+        return [g.one('Mul', [g.one('Expand', [full, g.int64s(target)]), g.scalar(1 / count)])];
       },
     };
   },
