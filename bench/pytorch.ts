@@ -95,6 +95,7 @@ function runOnce(opts: Options, setup: string, ldPath: string | undefined): Prom
     ...(opts.extraArgs ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
+  delete env.MALLOC_ARENA_MAX; // advserve's allocator setting (npm start's), not the peer's
   if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
   else env.LD_LIBRARY_PATH = ldPath;
   return new Promise((resolve) => {

@@ -118,7 +118,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     process.exit(1);
   }
   app.log.info(
-    { ms: Date.now() - started, models: engine.listModels().map((m) => m.id), workers: config.workers, wasmThreads: config.wasmThreads },
+    { ms: Date.now() - started, models: engine.listModels().map((m) => m.id), workers: config.workers, wasmThreads: config.wasmThreads, mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null },
     'ready',
   );
 }
