@@ -21,7 +21,8 @@ function maxPoolGrad(ctx: ExportCtx, dy: string, indices: string, x: string, xSh
   const g = ctx.g;
   const [, h, w, c] = xShape;
   const rows = g.int64s([0, -1]);
-  const zeros = g.one('Reshape', [g.one('Sub', [x, x]), rows]); // +0 of x's shape (activations are finite)
+  // Zeros of x's shape without a shape computed at run time: clip(x, 0, 0) (x - x would give NaN at an infinity).
+  const zeros = g.one('Reshape', [g.one('Clip', [x, g.scalar(0), g.scalar(0)]), rows]);
   const within = g.one('Mod', [g.one('Reshape', [indices, rows]), g.int64s([c * h * w])]);
   const scattered = g.one('ScatterElements', [zeros, within, g.one('Reshape', [dy, rows])], { axis: 1, reduction: 'add' });
   return g.one('Reshape', [scattered, g.int64s([0, c, h, w])]);
