@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { CompiledNet, compileGraphModel, compileLayersModel } from '../../src/models/net/compile';
 import { WIDE_MIN_MACS } from '../../src/engine/load-passes';
 import { exportGradientGraph } from '../../src/models/onnx/export';
+import { RELU_MASK_SCALE } from '../../src/models/net/ops-table/layers';
 import { encodeModel } from '../../src/models/onnx/proto';
 import { OnnxGradientNet, onnxRuntime, type OnnxObjective } from '../../src/models/onnx/net';
 import { buildNet } from '../../src/models/registry';
@@ -203,11 +204,11 @@ t.test('no shape computed at run time (max pool, global mean): onnxruntime can p
   await checkExport(t, 'static shapes', net, [12, 11], 4, 39);
 });
 
-t.test("relu's mask (HardSigmoid, alpha 2^127) is exactly 1 for every positive normal float and 0 at 0", async (t) => {
+t.test("relu's mask (HardSigmoid with the exporter's alpha) is exactly 1 for every positive normal float and 0 at 0", async (t) => {
   const values = [0, 2 ** -126, 1e-30, 2 ** -100, 1, 6, 3e38];
   const one = {
     opset: 13,
-    nodes: [{ op: 'HardSigmoid', inputs: ['x'], outputs: ['y'], attrs: { alpha: { float: 2 ** 127 }, beta: { float: 0 } } }],
+    nodes: [{ op: 'HardSigmoid', inputs: ['x'], outputs: ['y'], attrs: { alpha: { float: RELU_MASK_SCALE }, beta: { float: 0 } } }],
     initializers: [],
     inputs: [{ name: 'x', dims: [values.length] }],
     outputs: [{ name: 'y', dims: [values.length] }],

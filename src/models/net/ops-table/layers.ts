@@ -44,8 +44,8 @@ export function maskByOutput(ctx: ExportCtx, dy: string, y: string, a: FusedActi
 }
 
 const MASK_SCALE = 2 ** 100;
-/** relu's mask: 2^127 * y >= 1 for every positive normal float y (relu6's beta, 6 * scale, must stay finite). */
-const RELU_MASK_SCALE = 2 ** 127;
+/** relu's mask: 2^127 * y >= 1 for every positive normal float y (relu6's beta, 6 * scale, must stay finite). Exported for tests. */
+export const RELU_MASK_SCALE = 2 ** 127;
 
 /**
  * The Conv pads that compute a stride-1 ConvTranspose with the same attributes (the kernel flipped
