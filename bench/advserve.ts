@@ -7,7 +7,8 @@
  *    calls gradients.ts's batchDirections: forward + input gradient of the target's
  *    cross-entropy on [N, 384, 512, 3] user-size images, resize inside the gradient), then
  *    a signed step clipped to the eps-box. With k slots (workers), k batches run at once;
- *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all);
+ *  - one complete mng-l1 targeted attack through Engine.attack (scheduler and all), optionally
+ *    taking turns with the PyTorch peer's same 20 steps (pairedLoops);
  *  - optionally, concurrent attacks against the same in sequence (./concurrent).
  */
 import { createHash } from 'node:crypto';
@@ -21,6 +22,7 @@ import type { RgbImage } from '../src/images/types';
 import { loadPasses, type NetRuntime, type OnnxProvider } from '../src/engine/load-passes';
 import type { ModelSpec } from '../src/models/types';
 import { runConcurrency, type ConcurrencyResult } from './concurrent';
+import type { LoopPairing, TorchLoop } from './pytorch';
 import { median, otherCpuProbe, timeRepeated, type RepeatPolicy } from './timing';
 
 /** Iterations of the timed mng-l1 attacks. */
@@ -58,6 +60,10 @@ export interface AttackResult {
   l2: number;
   /** sha256 of the output pixels of every run: equal across runners means identical results. */
   outputSha256: string[];
+  /** With pairedLoops: each PyTorch setup's loops, timed in turn with these runs (interleaved: true). */
+  paired?: Record<string, TorchLoop>;
+  /** Why a paired setup is missing or stopped. */
+  pairedNotes?: string[];
 }
 
 export interface ClassifyResult {
@@ -202,6 +208,11 @@ export interface PhaseOptions {
   engineOptions?: Partial<EngineOptions>;
   /** After the timed attacks: `jobs` attacks of `iterations` in sequence, then at once (bench/concurrent.ts). */
   concurrency?: { jobs: number; iterations: number };
+  /**
+   * Starts the PyTorch peer's loop servers just before the timed attacks (and after the step rows,
+   * which they would disturb while they load); each attack then takes turns with one loop per setup.
+   */
+  pairedLoops?: () => Promise<LoopPairing>;
 }
 
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
@@ -265,8 +276,14 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       if (o.attackReps > 0) {
         const image = o.images[0];
         o.progress(`${label}: mng-l1 targeted attack, 20 iterations, eps 16, ${image.width}x${image.height}, ${ids.length} model(s), ${o.attackReps} run(s)`);
-        attack = await timeAttack(engine, ids, image, o.attackReps);
+        const pairing = o.pairedLoops ? await o.pairedLoops() : undefined;
+        try {
+          attack = await timeAttack(engine, ids, image, o.attackReps, pairing);
+        } finally {
+          pairing?.servers.forEach((s) => s.close());
+        }
         o.progress(`${label}: attack ${attack.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
+        for (const [setup, l] of Object.entries(attack.paired ?? {})) o.progress(`${label}: PyTorch ${setup}, in turn: ${l.ms_all.map((m) => m.toFixed(0)).join(', ')} ms`);
         classify = await timeClassify(engine, ids, image, 5);
         o.progress(`${label}: classify ${classify.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
       }
@@ -315,8 +332,11 @@ async function timeClassify(engine: Engine, models: string[], image: RgbImage, r
   return { msMedian: median(msAll), msAll };
 }
 
-/** Complete mng-l1 targeted attacks (20 iterations, eps 16) through Engine.attack. */
-async function timeAttack(engine: Engine, models: string[], image: RgbImage, reps: number): Promise<AttackResult> {
+/**
+ * Complete mng-l1 targeted attacks (20 iterations, eps 16) through Engine.attack; with a pairing,
+ * each attack takes turns with one loop of every PyTorch setup in it.
+ */
+async function timeAttack(engine: Engine, models: string[], image: RgbImage, reps: number, pairing?: LoopPairing): Promise<AttackResult> {
   // Aim at the class the clean image is least likely to be: a real targeted attack, not a no-op.
   const clean = await engine.classify(image, { models, topK: 100 });
   const least = clean.ensemble.top[clean.ensemble.top.length - 1];
@@ -327,7 +347,25 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
   let linf = 0;
   let l2 = 0;
   const outputSha256: string[] = [];
+  const peers = new Map((pairing?.servers ?? []).map((s) => [s.setup, { server: s, ms: [] as number[], others: [] as (number | null)[] }]));
+  const pairedNotes = [...(pairing?.notes ?? [])];
+  const runPeers = async () => {
+    for (const [setup, p] of peers) {
+      await settle();
+      try {
+        const r = await p.server.loop(pairing!.name);
+        p.ms.push(r.ms);
+        p.others.push(r.otherCores);
+      } catch (err) {
+        pairedNotes.push(`${setup} stopped: ${(err as Error).message}`);
+        peers.delete(setup);
+      }
+    }
+    await settle();
+  };
   for (let i = 0; i < reps; i++) {
+    // Turns alternate, so that neither side always runs first after the other.
+    if (i % 2 === 1) await runPeers();
     const probe = otherCpuProbe();
     const t0 = performance.now();
     const out = await engine.attack(image, { method: 'mng-l1', eps: 16, iterations: ATTACK_ITERS, targeted: true, target: least.index, models, seed: 0 });
@@ -338,6 +376,25 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
     linf = out.linf;
     l2 = out.l2;
     outputSha256.push(createHash('sha256').update(out.image.rgb).digest('hex'));
+    if (i % 2 === 0) await runPeers();
   }
-  return { msMedian: median(msAll), msAll, engineElapsedMs, target: least.label, success, otherCores, linf, l2, outputSha256 };
+  const paired: Record<string, TorchLoop> = {};
+  for (const [setup, p] of peers) {
+    if (p.ms.length === reps) paired[setup] = { iters: ATTACK_ITERS, batch: 1, ms_median: median(p.ms), ms_all: p.ms, other_cores: p.others, interleaved: true };
+  }
+  return {
+    msMedian: median(msAll),
+    msAll,
+    engineElapsedMs,
+    target: least.label,
+    success,
+    otherCores,
+    linf,
+    l2,
+    outputSha256,
+    ...(pairing ? { paired, pairedNotes } : {}),
+  };
 }
+
+/** A pause between one side's timed run and the other's: lets the side that just ran park its threads. */
+const settle = () => new Promise((res) => setTimeout(res, 200));

@@ -55,7 +55,7 @@ import { ATTACK_ITERS, runPhase, startBackend, type BackendInfo, type PhaseResul
 import { benchImages } from './images';
 import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
 import { countFlops, describePeak, hostPeak, type HostPeak, type ModelFlops } from './flops';
-import { runPytorch, type TorchOutcome } from './pytorch';
+import { runPytorch, startLoopServers, type LoopPairing, type TorchOutcome } from './pytorch';
 import { advserveFlopRows, attackFigure, concurrencyFigure, fastestBatchRow, fastestLoop, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import type { RepeatPolicy } from './timing';
 
@@ -370,7 +370,15 @@ async function main() {
   const tensorsBefore = tf.memory().numTensors;
   const common = { microBatch, runtime, onnxProvider: config.onnxProvider, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
-  const service = await runPhase({ ...common, workers, wasmThreads, onnxWideThreads, attackReps, engineOptions: engineOptions(config), concurrency });
+  // The goal's PyTorch loops run in turn with the service's timed attacks, in the same minutes of a drifting host.
+  const pairedLoops =
+    flags['no-pytorch'] || attackReps === 0
+      ? undefined
+      : async (): Promise<LoopPairing> => ({
+          name: loopName,
+          ...(await startLoopServers({ python: flags.python!, models, batches, quick: flags.quick, ensemble: models.length > 1, threads, maxOtherCores, referenceBlas: false, progress, extraArgs: ['--loop-iters', String(ATTACK_ITERS)] }, loopName)),
+        });
+  const service = await runPhase({ ...common, workers, wasmThreads, onnxWideThreads, attackReps, engineOptions: engineOptions(config), concurrency, pairedLoops });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;
   const inProcess =
     workers > 0 && inProcessBatches.length ? await runPhase({ ...common, batches: inProcessBatches, workers: 0, wasmThreads: 1, attackReps: 0 }) : null;
@@ -424,7 +432,7 @@ async function main() {
   const summary = goals(
     {
       phase: service,
-      loop: fastestLoop(pytorch.runs, loopName),
+      loop: fastestLoop(pytorch.runs, loopName, service.attack),
       batch: fastestBatchRow(pytorch.runs, loopName),
       advFlops: flops.length ? advserveFlopRows(service.steps, flops, members) : [],
       torchFlops: flops.length ? torchFlopRows(peerRun, members) : [],
@@ -616,11 +624,12 @@ function goalFigures(r: Report): string[] {
   const peer = r.pytorch.runs.find((t) => t.setup === r.pytorch.peer);
   const noPeer = r.pytorch.skipped ?? 'not run';
   const what = r.models.length > 1 ? `the ${r.models.length}-model ensemble` : r.models[0];
-  const loop = fastestLoop(r.pytorch.runs, loopName);
+  const loop = fastestLoop(r.pytorch.runs, loopName, service.attack);
   const batch = fastestBatchRow(r.pytorch.runs, loopName);
   const out = [
     `Goal figures, bundled models (service split: ${describeSplit()}; PyTorch: its fastest setup for each figure, named):`,
     `1. ${attackFigure(`one attack (${ATTACK_ITERS}-iteration mng-l1, eps 16, 512x384, ${what})`, service.attack, loop?.loop, loop?.setup ?? null, r.policy.maxOtherCores, noPeer)}`,
+    ...(service.attack?.pairedNotes ?? []).map((n) => `   PyTorch in turn with the attacks: ${n}`),
     ...concurrencyFigure(`2. concurrency (${what})`, service.concurrency, batch?.row, batch?.setup ?? null, noPeer, service.steps[loopName]),
     '3. ImageNet: ' + (r.imagenet ? 'see the ImageNet part below' : 'not run (--imagenet)'),
   ];

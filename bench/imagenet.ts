@@ -25,7 +25,7 @@ import type { EngineOptions } from '../src/engine/engine';
 import { ATTACK_ITERS, runPhase, type PhaseResult } from './advserve';
 import { countFlops, type HostPeak, type ModelFlops } from './flops';
 import { advserveFlopRows, attackFigure, concurrencyFigure, fastestBatchRow, fastestLoop, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
-import { runPytorch, type TorchOutcome } from './pytorch';
+import { runPytorch, startLoopServers, type LoopPairing, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
 export const IMAGENET_SINGLE = 'mobilenet_v2_torch_float';
@@ -117,11 +117,20 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       progress: (m: string) => o.progress(`imagenet: ${m}`),
       warnings: o.warnings,
     };
-    const phases = async (s: typeof specs, ensembleOnly: boolean): Promise<ImagenetPhases> => ({
-      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads, onnxWideThreads: o.onnxWideThreads, concurrency: o.concurrency }),
+    const torchArgs = ['--state-dict', stateDict, '--target', String(IMAGENET_STEP_TARGET), '--loop-iters', String(ATTACK_ITERS)];
+    // The single model's goal: PyTorch's loops in turn with the service's timed attacks (see bench/advserve.ts).
+    const pairedLoops =
+      o.torch && o.attackReps > 0
+        ? async (): Promise<LoopPairing> => ({
+            name: IMAGENET_SINGLE,
+            ...(await startLoopServers({ ...o.torch!, referenceBlas: false, models: [IMAGENET_SINGLE], batches: o.batches, ensemble: false, progress: common.progress, extraArgs: torchArgs }, IMAGENET_SINGLE)),
+          })
+        : undefined;
+    const phases = async (s: typeof specs, ensembleOnly: boolean, paired?: typeof pairedLoops): Promise<ImagenetPhases> => ({
+      service: await runPhase({ ...common, specs: s, ensembleOnly, workers: o.workers, wasmThreads: o.wasmThreads, onnxWideThreads: o.onnxWideThreads, concurrency: o.concurrency, pairedLoops: paired }),
       perCore: o.perCoreWorkers > 0 ? await runPhase({ ...common, specs: s, ensembleOnly, workers: o.perCoreWorkers, wasmThreads: 1 }) : null,
     });
-    const single = await phases([specs[0]], false);
+    const single = await phases([specs[0]], false, pairedLoops);
     const ensemble = await phases(specs, true);
 
     let pytorch: TorchOutcome;
@@ -133,16 +142,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
         batches: o.batches,
         ensemble: false,
         progress: common.progress,
-        extraArgs: [
-          '--state-dict',
-          stateDict,
-          '--target',
-          String(IMAGENET_STEP_TARGET),
-          '--loop-iters',
-          String(ATTACK_ITERS),
-          '--loop-reps',
-          String(Math.max(1, o.attackReps)),
-        ],
+        extraArgs: [...torchArgs, '--loop-reps', String(Math.max(1, o.attackReps))],
       });
       if (pytorch.skipped) process.stderr.write(`PyTorch column skipped (imagenet): ${pytorch.skipped}\n`);
     }
@@ -157,10 +157,12 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       };
     });
     // Against PyTorch's fastest loop, as the goal figures (summary.ts fastestLoop).
+    // The service's attacks against the loops paired with them where there are some (fastestLoop).
+    const serviceLoopMs = fastestLoop(pytorch.runs, IMAGENET_SINGLE, single.service.attack)?.loop.ms_median ?? null;
     const loopMs = fastestLoop(pytorch.runs, IMAGENET_SINGLE)?.loop.ms_median ?? null;
     const attackRatio = {
-      pytorchMs: loopMs,
-      service: loopMs !== null && single.service.attack ? loopMs / single.service.attack.msMedian : null,
+      pytorchMs: serviceLoopMs,
+      service: serviceLoopMs !== null && single.service.attack ? serviceLoopMs / single.service.attack.msMedian : null,
       perCore: loopMs !== null && single.perCore?.attack ? loopMs / single.perCore.attack.msMedian : null,
     };
     const flops: ModelFlops[] = [];
@@ -173,7 +175,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       goals(
         {
           phase: p.service,
-          loop: withTorch ? fastestLoop(pytorch.runs, IMAGENET_SINGLE) : undefined,
+          loop: withTorch ? fastestLoop(pytorch.runs, IMAGENET_SINGLE, p.service.attack) : undefined,
           batch: withTorch ? fastestBatchRow(pytorch.runs, IMAGENET_SINGLE) : undefined,
           advFlops: flops.length ? advserveFlopRows(p.service.steps, flops, members) : [],
           torchFlops: withTorch && flops.length ? torchFlopRows(peer, members) : [],
@@ -282,10 +284,14 @@ export function formatImagenet(r: ImagenetReport, maxOtherCores: number, host: H
       const l = t.loop?.[IMAGENET_SINGLE];
       if (l) out.push(`  PyTorch ${t.setup}: ${l.iters} steps at batch 1 on one image: ${secs(l.ms_median)} s median of ${l.ms_all.length} [${l.ms_all.map(secs).join(', ')}]`);
     }
+    for (const [setup, l] of Object.entries(single.service.attack.paired ?? {})) {
+      out.push(`  PyTorch ${setup}, in turn with ${names.service}'s attacks: ${secs(l.ms_median)} s median of ${l.ms_all.length} [${l.ms_all.map(secs).join(', ')}]`);
+    }
+    for (const n of single.service.attack.pairedNotes ?? []) out.push(`  PyTorch in turn: ${n}`);
     const ar = r.attackRatio;
     if (ar?.pytorchMs != null) {
       out.push(
-        `  ratio PyTorch's fastest time / advserve time (${IMAGENET_SINGLE}): ${names.service} ${ratio(ar.service)}` +
+        `  ratio PyTorch's fastest time / advserve time (${IMAGENET_SINGLE}): ${names.service} ${ratio(ar.service)}${single.service.attack.paired && Object.keys(single.service.attack.paired).length ? ' (PyTorch in turn)' : ''}` +
           (single.perCore ? `, ${names.perCore} ${ratio(ar.perCore)}` : ''),
       );
     }
@@ -308,7 +314,7 @@ function imagenetGoals(r: ImagenetReport, host: HostPeak, maxOtherCores: number)
   const noPeer = pytorch.skipped ?? 'not run';
   const noTwin = `no PyTorch twin for the two TF models (the peer runs ${IMAGENET_SINGLE} only)`;
   const ens = `imagenet ensemble (${IMAGENET_ENSEMBLE.length})`;
-  const loop = fastestLoop(pytorch.runs, IMAGENET_SINGLE);
+  const loop = fastestLoop(pytorch.runs, IMAGENET_SINGLE, single.service.attack);
   const batch = fastestBatchRow(pytorch.runs, IMAGENET_SINGLE);
   const out = [
     `Goal figures, ImageNet (service split; PyTorch: torchvision mobilenet_v2 with ${IMAGENET_SINGLE}'s state_dict, its fastest setup for each figure, named):`,

@@ -4,10 +4,13 @@
  * through LD_LIBRARY_PATH, and, with --reference-blas, once with Debian's reference BLAS
  * (informational; never the peer). The faster of plain and openblas-openmp (total
  * time over all rows) is the peer. Never required: any failure becomes a skip reason.
+ * startLoopServers keeps the peer setups running, to time their attack loops between advserve's
+ * timed attacks (the goal figure's pairing).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export interface TorchStep {
   batch: number;
@@ -26,6 +29,8 @@ export interface TorchLoop {
   ms_median: number;
   ms_all: number[];
   other_cores: (number | null)[];
+  /** Timed in turn with advserve's attacks by a loop server (startLoopServers), not in a run of its own. */
+  interleaved?: boolean;
 }
 
 export interface TorchRun {
@@ -156,4 +161,101 @@ export async function runPytorch(opts: Options): Promise<TorchOutcome> {
   if (candidates.length === 0) return { runs, peer: null, skipped: notes.join('; ') || 'no PyTorch run succeeded', notes };
   const peer = candidates.reduce((best, r) => (totalMs(r) < totalMs(best) ? r : best));
   return { runs, peer: peer.setup, notes };
+}
+
+/** One PyTorch setup serving K-step loops on request (pytorch_step.py --serve-loops). */
+export interface LoopServer {
+  setup: string;
+  /** K consecutive batch-1 steps of `name` (one of the served loops), timed in the peer. */
+  loop(name: string): Promise<{ ms: number; otherCores: number | null }>;
+  close(): void;
+}
+
+/** The peer's loops run beside advserve's timed attacks, each in turn (see runPhase's pairedLoops). */
+export interface LoopPairing {
+  /** The loop to run after each attack ('ensemble' or a model id). */
+  name: string;
+  servers: LoopServer[];
+  /** Setups that could not start, with why. */
+  notes: string[];
+}
+
+function startLoopServer(opts: Options, setup: string, ldPath: string | undefined, loopOf: string): Promise<LoopServer | { error: string }> {
+  const args = [join(__dirname, 'pytorch_step.py'), '--models', opts.models.join(','), '--threads', String(opts.threads), '--loop-of', loopOf, '--serve-loops', ...(opts.extraArgs ?? [])];
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
+  delete env.MALLOC_ARENA_MAX;
+  if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
+  else env.LD_LIBRARY_PATH = ldPath;
+  const child = spawn(opts.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {}); // a server that died: its loop answers null and says why
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const waiting: Array<(line: string | null) => void> = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
+  const ended = () => {
+    while (waiting.length) waiting.shift()!(null);
+  };
+  lines.on('close', ended);
+  child.on('error', ended);
+  const next = () => new Promise<string | null>((res) => waiting.push(res));
+  // stdout can end before the last of stderr is read: wait for every stream to close (or 2 s) before saying why.
+  const closed = new Promise<void>((res) => {
+    child.on('close', () => res());
+    child.on('error', () => res());
+  });
+  const why = async (what: string) => {
+    await Promise.race([closed, new Promise((res) => setTimeout(res, 2000).unref())]);
+    return `${setup}: ${what}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
+  };
+  const close = () => {
+    child.stdin.end();
+    if (child.exitCode === null) setTimeout(() => child.kill(), 5000).unref();
+  };
+  return next().then(async (first) => {
+    let ready: { ready?: boolean; skipped?: string; error?: string } = {};
+    try {
+      ready = first === null ? {} : JSON.parse(first);
+    } catch {
+      /* not JSON: reported below */
+    }
+    if (!ready.ready) {
+      close();
+      return { error: await why(ready.skipped ?? ready.error ?? (first === null ? 'exited before it was ready' : `unexpected output ${first.slice(0, 200)}`)) };
+    }
+    return {
+      setup,
+      close,
+      async loop(name: string) {
+        const answer = next();
+        child.stdin.write(`${name}\n`);
+        const line = await answer;
+        if (line === null) throw new Error(await why('exited'));
+        const r = JSON.parse(line) as { ms?: number; other_cores?: number | null; error?: string };
+        if (r.error || r.ms === undefined) throw new Error(`${setup}: ${r.error ?? `unexpected answer ${line.slice(0, 200)}`}`);
+        return { ms: r.ms, otherCores: r.other_cores ?? null };
+      },
+    };
+  });
+}
+
+/**
+ * The peer setups (plain, and openblas-openmp where installed), each serving `loopOf` loops, for
+ * timing beside advserve's attacks; null when none could start (the notes say why).
+ */
+export async function startLoopServers(opts: Options, loopOf: string): Promise<{ servers: LoopServer[]; notes: string[] }> {
+  const notes: string[] = [];
+  if (!existsSync(opts.python)) return { servers: [], notes: [`${opts.python} not found`] };
+  const setups: Array<[string, string | undefined]> = [['plain', undefined]];
+  if (existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`)) setups.push(['openblas-openmp', OPENBLAS_OPENMP]);
+  const servers: LoopServer[] = [];
+  for (const [setup, ld] of setups) {
+    opts.progress(`pytorch: starting the ${setup} loop server (${loopOf})`);
+    const s = await startLoopServer(opts, setup, ld, loopOf);
+    if ('error' in s) notes.push(s.error);
+    else servers.push(s);
+  }
+  return { servers, notes };
 }

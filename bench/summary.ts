@@ -43,7 +43,7 @@ export function attackFigure(
   const adv = `advserve ${secs(attack.msMedian)} s (median of ${attack.msAll.length})${busy(attack.otherCores, maxOtherCores)}`;
   if (!loop) return `${what}: ${adv}; PyTorch: ${noPeer ?? 'not run'}`;
   return (
-    `${what}: ${adv}; PyTorch ${peer} ${loop.iters} steps at batch 1 ${secs(loop.ms_median)} s (median of ${loop.ms_all.length})` +
+    `${what}: ${adv}; PyTorch ${peer} ${loop.iters} steps at batch 1 ${secs(loop.ms_median)} s (median of ${loop.ms_all.length}${loop.interleaved ? ', in turn with advserve\'s runs' : ''})` +
     `${busy(loop.other_cores, maxOtherCores)}; ratio PyTorch/advserve ${ratio(attackRatio(attack, loop))} (>= 1.0: advserve faster)`
   );
 }
@@ -58,9 +58,12 @@ export function batchRow(rows: TorchStep[] | undefined): TorchStep | undefined {
  * Each goal is measured against PyTorch's best setup for that figure, not against the setup
  * that was fastest over all step rows (the "peer" of the tables): the two can differ, e.g. an
  * openblas-openmp peer whose 20-step loop took 1.07 s where the plain run's took 0.75 s.
+ * With `attack`, its paired loops (timed in turn with its runs) are used when it has any.
  */
-export function fastestLoop(runs: TorchRun[], name: string): { setup: string; loop: TorchLoop } | undefined {
-  const found = runs.flatMap((r) => (PEER_SETUPS.has(r.setup) && r.loop?.[name] ? [{ setup: r.setup, loop: r.loop[name] }] : []));
+export function fastestLoop(runs: TorchRun[], name: string, attack?: PhaseResult['attack']): { setup: string; loop: TorchLoop } | undefined {
+  // Loops timed in turn with the attacks saw the host as the attacks did: they are the ones to compare.
+  const paired = Object.entries(attack?.paired ?? {}).map(([setup, loop]) => ({ setup, loop }));
+  const found = paired.length ? paired : runs.flatMap((r) => (PEER_SETUPS.has(r.setup) && r.loop?.[name] ? [{ setup: r.setup, loop: r.loop[name] }] : []));
   return found.length ? found.reduce((a, b) => (b.loop.ms_median < a.loop.ms_median ? b : a)) : undefined;
 }
 

@@ -6,7 +6,8 @@
 import t from 'tap';
 import type { StepResult } from '../../bench/advserve';
 import type { ConcurrencyResult } from '../../bench/concurrent';
-import { concurrencyCeiling, concurrencyFigure, fastestBatchRow, fastestLoop } from '../../bench/summary';
+import { attackFigure, concurrencyCeiling, concurrencyFigure, fastestBatchRow, fastestLoop } from '../../bench/summary';
+import type { AttackResult } from '../../bench/advserve';
 import type { TorchRun, TorchStep } from '../../bench/pytorch';
 
 const mode = (wallMs: number) => ({ wallMs, latenciesMs: [], meanBatch: 1, successes: 8, outputSha256: [] });
@@ -42,4 +43,19 @@ t.test("each goal is measured against PyTorch's fastest setup for that figure", 
   t.equal(fastestLoop([run('plain', undefined, [step(1, 3)])], 'm'), undefined, 'no loop timed');
   t.same(fastestBatchRow([run('plain', 1, [step(1, 3), step(4, 5)])], 'm'), { setup: 'plain', row: step(4, 5) }, 'the largest batch when 8 did not run');
   t.equal(fastestBatchRow([], 'm'), undefined);
+});
+
+t.test("loops timed in turn with the attacks are the ones an attack is measured against", async (t) => {
+  const runs = [run('plain', 600, [step(1, 30)]), run('openblas-openmp', 650, [step(1, 28)])];
+  const attack = (paired?: AttackResult['paired']) =>
+    ({ msMedian: 500, msAll: [500], engineElapsedMs: [], target: 'x', success: [true], otherCores: [0], linf: 16, l2: 0, outputSha256: [], ...(paired ? { paired } : {}) }) as AttackResult;
+  const inTurn = (ms: number) => ({ ...loop(ms), interleaved: true });
+  const paired = attack({ plain: inTurn(900), 'openblas-openmp': inTurn(800) });
+  // The separate run's plain loop (600 ms) is faster, but it ran minutes away from the attacks.
+  t.same(fastestLoop(runs, 'm', paired), { setup: 'openblas-openmp', loop: inTurn(800) });
+  t.same(fastestLoop(runs, 'm', attack()), { setup: 'plain', loop: loop(600) }, 'no pairing: the separate run');
+  t.same(fastestLoop(runs, 'm', attack({})), { setup: 'plain', loop: loop(600) }, 'no setup lasted the pairing: the separate run');
+  const line = attackFigure('1. one attack', paired.msMedian ? paired : null, inTurn(800), 'openblas-openmp', 0.25);
+  t.match(line, /PyTorch openblas-openmp 20 steps at batch 1 0\.80 s \(median of 1, in turn with advserve's runs\); ratio PyTorch\/advserve 1\.60/);
+  t.notMatch(attackFigure('1. one attack', paired, loop(600), 'plain', 0.25), /in turn/);
 });
