@@ -209,8 +209,8 @@ export interface PhaseOptions {
   /** After the timed attacks: `jobs` attacks of `iterations` in sequence, then at once (bench/concurrent.ts). */
   concurrency?: { jobs: number; iterations: number };
   /**
-   * Starts the PyTorch peer's loop servers just before the timed attacks (and after the step rows,
-   * which they would disturb while they load); each attack then takes turns with one loop per setup.
+   * The PyTorch peer's loops to time in turn with the timed attacks: each attack takes turns with
+   * one loop of every setup (none runs during the step rows or the concurrency section).
    */
   pairedLoops?: () => Promise<LoopPairing>;
 }
@@ -277,11 +277,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
         const image = o.images[0];
         o.progress(`${label}: mng-l1 targeted attack, 20 iterations, eps 16, ${image.width}x${image.height}, ${ids.length} model(s), ${o.attackReps} run(s)`);
         const pairing = o.pairedLoops ? await o.pairedLoops() : undefined;
-        try {
-          attack = await timeAttack(engine, ids, image, o.attackReps, pairing);
-        } finally {
-          pairing?.servers.forEach((s) => s.close());
-        }
+        attack = await timeAttack(engine, ids, image, o.attackReps, pairing);
         o.progress(`${label}: attack ${attack.msAll.map((m) => m.toFixed(0)).join(', ')} ms`);
         for (const [setup, l] of Object.entries(attack.paired ?? {})) o.progress(`${label}: PyTorch ${setup}, in turn: ${l.ms_all.map((m) => m.toFixed(0)).join(', ')} ms`);
         classify = await timeClassify(engine, ids, image, 5);
@@ -347,13 +343,13 @@ async function timeAttack(engine: Engine, models: string[], image: RgbImage, rep
   let linf = 0;
   let l2 = 0;
   const outputSha256: string[] = [];
-  const peers = new Map((pairing?.servers ?? []).map((s) => [s.setup, { server: s, ms: [] as number[], others: [] as (number | null)[] }]));
+  const peers = new Map((pairing?.runners ?? []).map((s) => [s.setup, { runner: s, ms: [] as number[], others: [] as (number | null)[] }]));
   const pairedNotes = [...(pairing?.notes ?? [])];
   const runPeers = async () => {
     for (const [setup, p] of peers) {
       await settle();
       try {
-        const r = await p.server.loop(pairing!.name);
+        const r = await p.runner.loop(pairing!.name);
         p.ms.push(r.ms);
         p.others.push(r.otherCores);
       } catch (err) {

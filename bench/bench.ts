@@ -55,7 +55,7 @@ import { ATTACK_ITERS, runPhase, startBackend, type BackendInfo, type PhaseResul
 import { benchImages } from './images';
 import { formatImagenet, runImagenet, type ImagenetReport } from './imagenet';
 import { countFlops, describePeak, hostPeak, type HostPeak, type ModelFlops } from './flops';
-import { runPytorch, startLoopServers, type LoopPairing, type TorchOutcome } from './pytorch';
+import { runPytorch, loopRunners, type LoopPairing, type TorchOutcome } from './pytorch';
 import { advserveFlopRows, attackFigure, concurrencyFigure, fastestBatchRow, fastestLoop, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
 import type { RepeatPolicy } from './timing';
 
@@ -376,7 +376,7 @@ async function main() {
       ? undefined
       : async (): Promise<LoopPairing> => ({
           name: loopName,
-          ...(await startLoopServers({ python: flags.python!, models, batches, quick: flags.quick, ensemble: models.length > 1, threads, maxOtherCores, referenceBlas: false, progress, extraArgs: ['--loop-iters', String(ATTACK_ITERS)] }, loopName)),
+          ...(loopRunners({ python: flags.python!, models, batches, quick: flags.quick, ensemble: models.length > 1, threads, maxOtherCores, referenceBlas: false, progress, extraArgs: ['--loop-iters', String(ATTACK_ITERS)] })),
         });
   const service = await runPhase({ ...common, workers, wasmThreads, onnxWideThreads, attackReps, engineOptions: engineOptions(config), concurrency, pairedLoops });
   const perCore = timePerCore ? await runPhase({ ...common, workers: cores, wasmThreads: 1, attackReps }) : null;

@@ -25,7 +25,7 @@ import type { EngineOptions } from '../src/engine/engine';
 import { ATTACK_ITERS, runPhase, type PhaseResult } from './advserve';
 import { countFlops, type HostPeak, type ModelFlops } from './flops';
 import { advserveFlopRows, attackFigure, concurrencyFigure, fastestBatchRow, fastestLoop, flopTable, goals, memoryFigure, sgemmLine, torchFlopRows, type Goals } from './summary';
-import { runPytorch, startLoopServers, type LoopPairing, type TorchOutcome } from './pytorch';
+import { runPytorch, loopRunners, type LoopPairing, type TorchOutcome } from './pytorch';
 import type { RepeatPolicy } from './timing';
 
 export const IMAGENET_SINGLE = 'mobilenet_v2_torch_float';
@@ -123,7 +123,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       o.torch && o.attackReps > 0
         ? async (): Promise<LoopPairing> => ({
             name: IMAGENET_SINGLE,
-            ...(await startLoopServers({ ...o.torch!, referenceBlas: false, models: [IMAGENET_SINGLE], batches: o.batches, ensemble: false, progress: common.progress, extraArgs: torchArgs }, IMAGENET_SINGLE)),
+            ...(loopRunners({ ...o.torch!, referenceBlas: false, models: [IMAGENET_SINGLE], batches: o.batches, ensemble: false, progress: common.progress, extraArgs: torchArgs })),
           })
         : undefined;
     const phases = async (s: typeof specs, ensembleOnly: boolean, paired?: typeof pairedLoops): Promise<ImagenetPhases> => ({

@@ -4,13 +4,12 @@
  * through LD_LIBRARY_PATH, and, with --reference-blas, once with Debian's reference BLAS
  * (informational; never the peer). The faster of plain and openblas-openmp (total
  * time over all rows) is the peer. Never required: any failure becomes a skip reason.
- * startLoopServers keeps the peer setups running, to time their attack loops between advserve's
- * timed attacks (the goal figure's pairing).
+ * loopRunners times the peer setups' attack loops one at a time, between advserve's timed attacks
+ * (the goal figure's pairing).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 
 export interface TorchStep {
   batch: number;
@@ -29,7 +28,7 @@ export interface TorchLoop {
   ms_median: number;
   ms_all: number[];
   other_cores: (number | null)[];
-  /** Timed in turn with advserve's attacks by a loop server (startLoopServers), not in a run of its own. */
+  /** Timed in turn with advserve's attacks (loopRunners), not in the separate run. */
   interleaved?: boolean;
 }
 
@@ -163,99 +162,46 @@ export async function runPytorch(opts: Options): Promise<TorchOutcome> {
   return { runs, peer: peer.setup, notes };
 }
 
-/** One PyTorch setup serving K-step loops on request (pytorch_step.py --serve-loops). */
-export interface LoopServer {
+/** One PyTorch setup's K-step loop on request: a fresh run of pytorch_step.py each time. */
+export interface LoopRunner {
   setup: string;
-  /** K consecutive batch-1 steps of `name` (one of the served loops), timed in the peer. */
+  /** K consecutive batch-1 steps of `name` ('ensemble' or a model id), timed in the peer. */
   loop(name: string): Promise<{ ms: number; otherCores: number | null }>;
-  close(): void;
 }
 
-/** The peer's loops run beside advserve's timed attacks, each in turn (see runPhase's pairedLoops). */
+/** The peer's loops to run beside advserve's timed attacks, each in turn (see runPhase's pairedLoops). */
 export interface LoopPairing {
   /** The loop to run after each attack ('ensemble' or a model id). */
   name: string;
-  servers: LoopServer[];
-  /** Setups that could not start, with why. */
+  runners: LoopRunner[];
+  /** Setups left out, with why. */
   notes: string[];
 }
 
-function startLoopServer(opts: Options, setup: string, ldPath: string | undefined, loopOf: string): Promise<LoopServer | { error: string }> {
-  const args = [join(__dirname, 'pytorch_step.py'), '--models', opts.models.join(','), '--threads', String(opts.threads), '--loop-of', loopOf, '--serve-loops', ...(opts.extraArgs ?? [])];
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(opts.threads) };
-  delete env.MALLOC_ARENA_MAX;
-  if (ldPath === undefined) delete env.LD_LIBRARY_PATH;
-  else env.LD_LIBRARY_PATH = ldPath;
-  const child = spawn(opts.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.on('error', () => {}); // a server that died: its loop answers null and says why
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-2000);
-  });
-  const lines = createInterface({ input: child.stdout });
-  const waiting: Array<(line: string | null) => void> = [];
-  lines.on('line', (l) => waiting.shift()?.(l));
-  const ended = () => {
-    while (waiting.length) waiting.shift()!(null);
-  };
-  lines.on('close', ended);
-  child.on('error', ended);
-  const next = () => new Promise<string | null>((res) => waiting.push(res));
-  // stdout can end before the last of stderr is read: wait for every stream to close (or 2 s) before saying why.
-  const closed = new Promise<void>((res) => {
-    child.on('close', () => res());
-    child.on('error', () => res());
-  });
-  const why = async (what: string) => {
-    await Promise.race([closed, new Promise((res) => setTimeout(res, 2000).unref())]);
-    return `${setup}: ${what}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`;
-  };
-  const close = () => {
-    child.stdin.end();
-    if (child.exitCode === null) setTimeout(() => child.kill(), 5000).unref();
-  };
-  return next().then(async (first) => {
-    let ready: { ready?: boolean; skipped?: string; error?: string } = {};
-    try {
-      ready = first === null ? {} : JSON.parse(first);
-    } catch {
-      /* not JSON: reported below */
-    }
-    if (!ready.ready) {
-      close();
-      return { error: await why(ready.skipped ?? ready.error ?? (first === null ? 'exited before it was ready' : `unexpected output ${first.slice(0, 200)}`)) };
-    }
-    return {
-      setup,
-      close,
-      async loop(name: string) {
-        const answer = next();
-        child.stdin.write(`${name}\n`);
-        const line = await answer;
-        if (line === null) throw new Error(await why('exited'));
-        const r = JSON.parse(line) as { ms?: number; other_cores?: number | null; error?: string };
-        if (r.error || r.ms === undefined) throw new Error(`${setup}: ${r.error ?? `unexpected answer ${line.slice(0, 200)}`}`);
-        return { ms: r.ms, otherCores: r.other_cores ?? null };
-      },
-    };
-  });
-}
-
 /**
- * The peer setups (plain, and openblas-openmp where installed), each serving `loopOf` loops, for
- * timing beside advserve's attacks; null when none could start (the notes say why).
+ * The peer setups (plain, and openblas-openmp where installed), each timing one loop per
+ * call. Each call is a whole pytorch_step.py run, the same code path as runPytorch's (a short
+ * batch-1 row first, then one loop), not a process kept waiting between loops: a process that
+ * served loops from stdin ran them 10-20% slower than fresh runs timed in the same minutes
+ * (docs/PERFORMANCE.md, ninth round), which would have flattered advserve.
  */
-export async function startLoopServers(opts: Options, loopOf: string): Promise<{ servers: LoopServer[]; notes: string[] }> {
-  const notes: string[] = [];
-  if (!existsSync(opts.python)) return { servers: [], notes: [`${opts.python} not found`] };
+export function loopRunners(opts: Options): { runners: LoopRunner[]; notes: string[] } {
+  if (!existsSync(opts.python)) return { runners: [], notes: [`${opts.python} not found`] };
   const setups: Array<[string, string | undefined]> = [['plain', undefined]];
   if (existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`)) setups.push(['openblas-openmp', OPENBLAS_OPENMP]);
-  const servers: LoopServer[] = [];
-  for (const [setup, ld] of setups) {
-    opts.progress(`pytorch: starting the ${setup} loop server (${loopOf})`);
-    const s = await startLoopServer(opts, setup, ld, loopOf);
-    if ('error' in s) notes.push(s.error);
-    else servers.push(s);
-  }
-  return { servers, notes };
+  const runOpts: Options = { ...opts, batches: [1], quick: true, ensemble: false };
+  return {
+    notes: [],
+    runners: setups.map(([setup, ld]) => ({
+      setup,
+      async loop(name: string) {
+        const args = [...(opts.extraArgs ?? []), '--loop-reps', '1', '--loop-of', name];
+        const r = await runOnce({ ...runOpts, extraArgs: args }, setup, ld);
+        if ('error' in r) throw new Error(r.error);
+        const l = r.loop?.[name];
+        if (!l) throw new Error(`${setup}: no ${name} loop in pytorch_step.py's output`);
+        return { ms: l.ms_median, otherCores: l.other_cores[0] ?? null };
+      },
+    })),
+  };
 }

@@ -30,12 +30,6 @@ model, each with its own resize and scaling, stepping on the sign of their mean)
 "sgemm_gflops" in the JSON: the best of 5 products of two 2048x2048 float32 matrices at --threads
 (2 x 2048^3 FLOPs each), a practical ceiling for the host's peak in the bench's GFLOP/s table.
 
-With --serve-loops (and --loop-iters K), builds the models, runs one untimed step for each of
---loop-of, prints {"ready": true, ...} and then serves: each line read from stdin names one of
---loop-of, and the answer is one JSON line with the time of K consecutive steps on one image
-({"name", "ms", "other_cores"}). The bench interleaves these loops with advserve's timed attacks, so
-that both are measured in the same minutes of a host whose speed drifts. Exits at end of input.
-
 "macs" in the JSON: multiply-adds of one image's forward pass per model, counted with forward
 hooks on every Conv2d (groups included) and Linear module from the output shapes it produced.
 
@@ -136,8 +130,6 @@ def main():
     ap.add_argument("--loop-reps", type=int, default=3)
     ap.add_argument("--loop-of", default=None,
                     help="comma-separated models (or 'ensemble') for the --loop-iters loop (default: every model)")
-    ap.add_argument("--serve-loops", action="store_true",
-                    help="time one --loop-iters loop per line of stdin naming one of --loop-of (see above)")
     args = ap.parse_args()
 
     try:
@@ -248,44 +240,24 @@ def main():
         return {"batch": n, "ms_per_step": med, "image_steps_per_s": n * 1000.0 / med, "reps": len(times),
                 "ms_all": [round(t, 1) for t in times], "discarded": discarded, "contended": contended}
 
-    x0 = pattern(1)
-    lower0, upper0 = (x0 - eps).clamp(min=0), (x0 + eps).clamp(max=255)
-
-    def one_loop(members):
-        # K consecutive steps on one image, as a K-iteration attack runs them: ms, other cores.
-        x = x0
-        probe = other_cpu_probe()
-        t0 = time.perf_counter()
-        for _ in range(args.loop_iters):
-            x = step(members, x, lower0, upper0)
-        ms = (time.perf_counter() - t0) * 1000
-        o = probe()
-        return ms, None if o is None else round(o, 3)
-
-    def members_of(name):
-        return model_ids if name == "ensemble" else [name]
-
     def time_loop(members):
-        step(members, x0, lower0, upper0)  # warm-up: kernel set-up at batch 1
-        runs = [one_loop(members) for _ in range(args.loop_reps)]
-        times = [ms for ms, _ in runs]
+        # K consecutive steps on one image, as a K-iteration attack runs them, after one
+        # untimed step (kernel set-up at batch 1).
+        x0 = pattern(1)
+        lower, upper = (x0 - eps).clamp(min=0), (x0 + eps).clamp(max=255)
+        x = step(members, x0, lower, upper)  # warm-up
+        times, others = [], []
+        for _ in range(args.loop_reps):
+            x = x0
+            probe = other_cpu_probe()
+            t0 = time.perf_counter()
+            for _ in range(args.loop_iters):
+                x = step(members, x, lower, upper)
+            times.append((time.perf_counter() - t0) * 1000)
+            o = probe()
+            others.append(None if o is None else round(o, 3))
         return {"iters": args.loop_iters, "batch": 1, "ms_median": statistics.median(times),
-                "ms_all": [round(t, 1) for t in times], "other_cores": [o for _, o in runs]}
-
-    if args.serve_loops:
-        for name in loop_of:
-            one_loop(members_of(name))  # warm-up
-        print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "ld_library_path": os.environ.get("LD_LIBRARY_PATH", ""), "blas_libs": loaded_blas(),
-                          "loop_of": loop_of, "iters": args.loop_iters}), flush=True)
-        for line in sys.stdin:
-            name = line.strip()
-            if name not in loop_of:
-                print(json.dumps({"error": f"{name!r} is not one of --loop-of ({','.join(loop_of)})"}), flush=True)
-                continue
-            ms, others = one_loop(members_of(name))
-            print(json.dumps({"name": name, "ms": round(ms, 1), "other_cores": others}), flush=True)
-        return
+                "ms_all": [round(t, 1) for t in times], "other_cores": others}
 
     def count_macs(m):
         # Forward multiply-adds of one image at the model's input size (Conv2d and Linear only).
@@ -329,7 +301,7 @@ def main():
         results["ensemble"] = [timeit(model_ids, n) for n in batches]
     if args.loop_iters > 0:
         for name in loop_of:
-            loops[name] = time_loop(members_of(name))
+            loops[name] = time_loop(model_ids if name == "ensemble" else [name])
 
     print(json.dumps({
         "torch": torch.__version__,
