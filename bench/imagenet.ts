@@ -156,8 +156,8 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
         perCore: p && split ? split.imageStepsPerS / p.image_steps_per_s : null,
       };
     });
-    // Against PyTorch's fastest loop, as the goal figures (summary.ts fastestLoop).
-    // The service's attacks against the loops paired with them where there are some (fastestLoop).
+    // Against PyTorch's fastest loop, as the goal figures (summary.ts fastestLoop): for the
+    // service's attacks, the loops timed in turn with them where there are some.
     const serviceLoopMs = fastestLoop(pytorch.runs, IMAGENET_SINGLE, single.service.attack)?.loop.ms_median ?? null;
     const loopMs = fastestLoop(pytorch.runs, IMAGENET_SINGLE)?.loop.ms_median ?? null;
     const attackRatio = {
