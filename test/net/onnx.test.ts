@@ -113,6 +113,17 @@ async function checkExport(t: Test, name: string, net: CompiledNet, inputSize: [
   t.ok(worst < 5e-3, `${name}: onnx gradient vs finite differences: max error ${worst.toExponential(2)} over ${used} elements`);
 }
 
+/** `model` with seeded random weights, compiled; the compiled net is disposed when the test ends. */
+function compiledWithRandomWeights(t: Test, model: tf.LayersModel, seed: number): CompiledNet {
+  randomizeWeights(model, seed);
+  const net = compileLayersModel(model);
+  t.teardown(() => net.dispose());
+  return net;
+}
+
+/** The op types of the net's exported gradient graph, in order. */
+const exportedOps = (net: CompiledNet, inputSize: [number, number]) => exportGradientGraph(net.graph(), { inputSize }).model.nodes.map((n) => n.op);
+
 t.before(async () => {
   await tf.setBackend('wasm');
   await tf.ready();
@@ -123,10 +134,7 @@ t.test('onnxruntime-node is installed (an optional dependency, but the default r
 });
 
 t.test('tiny LayersModel (every layer type) exports: same logits, same gradient, finite differences', async (t) => {
-  const model = tinyLayersModel(false);
-  randomizeWeights(model, 31);
-  const net = compileLayersModel(model);
-  t.teardown(() => net.dispose());
+  const net = compiledWithRandomWeights(t, tinyLayersModel(false), 31);
   await checkExport(t, 'tiny layers', net, [9, 10], 3, 32);
 });
 
@@ -149,9 +157,7 @@ t.test('Keras MobileNet-style head: pooled [N, C] reshaped to [N, 1, 1, C], a 1x
       L.activation({ activation: 'softmax' }),
     ],
   });
-  randomizeWeights(model, 34);
-  const net = compileLayersModel(model);
-  t.teardown(() => net.dispose());
+  const net = compiledWithRandomWeights(t, model, 34);
   await checkExport(t, 'keras head', net, [8, 7], 4, 35);
 });
 
@@ -168,11 +174,8 @@ t.test('stride-1 input gradients are Convs with the flipped kernel: dilated, asy
       L.dense({ units: 4, activation: 'softmax' }),
     ],
   });
-  randomizeWeights(model, 36);
-  const net = compileLayersModel(model);
-  t.teardown(() => net.dispose());
-  const { model: graph } = exportGradientGraph(net.graph(), { inputSize: [11, 10] });
-  const ops = graph.nodes.map((n) => n.op);
+  const net = compiledWithRandomWeights(t, model, 36);
+  const ops = exportedOps(net, [11, 10]);
   // Only the strided conv's gradient needs a ConvTranspose; the four stride-1 layers' are Convs.
   t.equal(ops.filter((op) => op === 'ConvTranspose').length, 1, 'one ConvTranspose (the stride-2 conv)');
   t.equal(ops.filter((op) => op === 'Conv').length, 4 + 4, 'four forward Convs and four backward ones');
@@ -193,11 +196,8 @@ t.test('no shape computed at run time (max pool, global mean): onnxruntime can p
       L.dense({ units: 4, activation: 'softmax' }),
     ],
   });
-  randomizeWeights(model, 38);
-  const net = compileLayersModel(model);
-  t.teardown(() => net.dispose());
-  const { model: graph } = exportGradientGraph(net.graph(), { inputSize: [12, 11] });
-  const ops = graph.nodes.map((n) => n.op);
+  const net = compiledWithRandomWeights(t, model, 38);
+  const ops = exportedOps(net, [12, 11]);
   t.ok(ops.includes('MaxPool') && ops.includes('ReduceMean'), 'the net has a max pool and a global mean');
   t.same(ops.filter((op) => op === 'Shape' || op === 'ConstantOfShape'), [], 'no Shape or ConstantOfShape node');
   t.notOk(ops.includes('Where') || ops.includes('Greater'), 'relu masks without comparisons');
