@@ -67,6 +67,8 @@ export const PEER_SETUPS: ReadonlySet<string> = new Set(['plain', 'openblas-open
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 const OPENBLAS_OPENMP = `${LIBDIR}/openblas-openmp`;
 const REFERENCE_BLAS = `${LIBDIR}/blas:${LIBDIR}/lapack`;
+/** Whether the openblas-openmp setup can run (Debian's libopenblas0-openmp). */
+const hasOpenblasOpenmp = () => existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`);
 
 interface Options {
   python: string;
@@ -135,7 +137,7 @@ export async function runPytorch(opts: Options): Promise<TorchOutcome> {
     notes.push(plain.error);
   } else runs.push(plain);
 
-  if (existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`)) {
+  if (hasOpenblasOpenmp()) {
     opts.progress('pytorch: openblas-openmp');
     const ob = await runOnce(opts, 'openblas-openmp', OPENBLAS_OPENMP);
     if ('error' in ob) notes.push(ob.error);
@@ -188,7 +190,7 @@ export interface LoopPairing {
 export function loopRunners(opts: Options): { runners: LoopRunner[]; notes: string[] } {
   if (!existsSync(opts.python)) return { runners: [], notes: [`${opts.python} not found`] };
   const setups: Array<[string, string | undefined]> = [['plain', undefined]];
-  if (existsSync(`${OPENBLAS_OPENMP}/libblas.so.3`)) setups.push(['openblas-openmp', OPENBLAS_OPENMP]);
+  if (hasOpenblasOpenmp()) setups.push(['openblas-openmp', OPENBLAS_OPENMP]);
   const runOpts: Options = { ...opts, batches: [1], quick: true, ensemble: false };
   return {
     notes: [],
