@@ -14,7 +14,7 @@ import { criterionFor, needsCleanPrediction, type Criterion } from './criterion'
 import type { GradRequest } from './gradients';
 import { splitGradProbs } from './gradients';
 import { float32Values, tensorOfCopy } from '../backend/tensor-values';
-import { distances, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
+import { distances, epsBox, imageToTensor, roundIntoBox, tensorToImage } from './pixels';
 import { argmax, probabilitiesOf, withEnsemble, type Probs } from './probs';
 import { seededRandom } from './random';
 import type { BatchScheduler } from './scheduler';
@@ -181,8 +181,7 @@ export class AttackJob {
     const criterion = (this.criterion = criterionFor(params, this.clean));
 
     const clean = imageToTensor(image);
-    const lower = tf.tidy(() => tf.maximum(tf.sub(clean, params.eps), 0) as tf.Tensor4D);
-    const upper = tf.tidy(() => tf.minimum(tf.add(clean, params.eps), 255) as tf.Tensor4D);
+    const { lower, upper } = tf.tidy(() => epsBox(clean, params.eps));
     const owned: tf.Tensor[] = [clean, lower, upper];
     try {
       const ctx: AttackContext = {

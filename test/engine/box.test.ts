@@ -1,6 +1,7 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs';
 import { clipToBox, insideBox } from '../../src/engine/attacks/box';
+import { epsBox, roundIntoBox } from '../../src/engine/pixels';
 import { seededRandom } from '../../src/engine/random';
 import { useBackend } from '../support/tiny';
 
@@ -48,4 +49,30 @@ t.test('the box helpers leak no tensors', async (t) => {
   clipToBox(x, lower, upper).dispose();
   insideBox(x, lower, upper).dispose();
   t.equal(tf.memory().numTensors, before);
+});
+
+t.test('epsBox gives the bytes of max(clean - eps, 0) and min(clean + eps, 255)', async (t) => {
+  const rand = seededRandom(11);
+  const clean = tf.tensor4d(Array.from({ length: 3000 }, () => Math.round(rand() * 255)), [1, 1, 1000, 3]);
+  for (const eps of [16, 16.5, 0.3, 1 / 3, 200, 255, 300]) {
+    const { lower, upper } = epsBox(clean, eps);
+    t.same(Array.from(lower.dataSync()), Array.from(tf.maximum(tf.sub(clean, eps), 0).dataSync()), `lower, eps ${eps}`);
+    t.same(Array.from(upper.dataSync()), Array.from(tf.minimum(tf.add(clean, eps), 255).dataSync()), `upper, eps ${eps}`);
+    // Both faces clip somewhere at these eps: the case is not the identity.
+    if (eps >= 16) t.ok(lower.dataSync().some((v) => v === 0) && upper.dataSync().some((v) => v === 255));
+  }
+});
+
+t.test('roundIntoBox keeps every rounded value within floor(eps) of the clean one and in [0, 255]', async (t) => {
+  const rand = seededRandom(12);
+  const cleanValues = Array.from({ length: 3000 }, () => Math.round(rand() * 255));
+  const clean = tf.tensor4d(cleanValues, [1, 1, 1000, 3]);
+  const eps = 4.7;
+  // x may sit anywhere in the real box [clean - eps, clean + eps], where plain rounding can leave the integer one.
+  const x = tf.tensor4d(cleanValues.map((c) => Math.min(255, Math.max(0, c + (2 * rand() - 1) * eps))), [1, 1, 1000, 3]);
+  const got = roundIntoBox(x, clean, eps).dataSync();
+  const xs = x.dataSync();
+  t.ok(cleanValues.some((c, i) => Math.abs(Math.round(xs[i]) - c) > 4), 'some plain roundings leave the box');
+  t.ok(got.every((v, i) => Number.isInteger(v) && v >= 0 && v <= 255 && Math.abs(v - cleanValues[i]) <= 4));
+  t.ok(got.every((v, i) => v === Math.min(cleanValues[i] + 4, Math.max(cleanValues[i] - 4, Math.round(xs[i])))), 'round, then clip to the integer box');
 });
