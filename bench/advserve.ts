@@ -111,17 +111,11 @@ export async function startBackend(): Promise<BackendInfo> {
   return { backend, tfjs: tf.version.tfjs, wasmSimd: flag('WASM_HAS_SIMD_SUPPORT'), wasmThreads: flag('WASM_HAS_MULTITHREAD_SUPPORT') };
 }
 
-async function startRunner(
-  workers: number,
-  specs: ModelSpec[],
-  backend: string,
-  warnings: string[],
-  wasmThreads: number,
-  microBatch: number,
-  runtime: NetRuntime,
-  onnxWideThreads?: number,
-  onnxProvider: OnnxProvider = 'cpu',
-): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
+type RunnerOptions = Pick<PhaseOptions, 'workers' | 'specs' | 'backend' | 'warnings' | 'wasmThreads' | 'microBatch' | 'runtime' | 'onnxWideThreads' | 'onnxProvider' | 'forwardMaxBytes'>;
+
+async function startRunner(o: RunnerOptions): Promise<{ runner: GradientRunner; loads: LoadInfo[] }> {
+  const { workers, specs, backend, warnings, microBatch, runtime, onnxWideThreads, onnxProvider = 'cpu', forwardMaxBytes } = o;
+  const wasmThreads = workers > 0 ? o.wasmThreads : 1;
   if (workers > 0) {
     const loadMs: number[] = [];
     const pool = await WorkerPool.start(workers, 'wasm', specs, {
@@ -129,7 +123,7 @@ async function startRunner(
         if (typeof obj.loadMs === 'number') loadMs.push(obj.loadMs);
       },
       error: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`),
-    }, { wasmThreads, onnxWideThreads, microBatch, runtime, onnxProvider });
+    }, { wasmThreads, onnxWideThreads, microBatch, runtime, onnxProvider, forwardMaxBytes });
     // Workers report one load time for all their models together.
     const loads = specs.map((s) => ({ id: s.id, loadMs: NaN, fallbacks: pool.fallbacks[s.id] ?? [] }));
     if (loadMs.length) loads.unshift({ id: `all models, per worker (${loadMs.map((m) => (m / 1000).toFixed(1)).join(' s, ')} s)`, loadMs: Math.max(...loadMs), fallbacks: [] });
@@ -139,7 +133,7 @@ async function startRunner(
   const loads: LoadInfo[] = [];
   const log = { info: () => undefined, warn: (obj: object, msg: string) => warnings.push(`${msg} ${JSON.stringify(obj)}`) };
   for (const spec of specs) {
-    const loaded = await loadPasses(spec, log, { runtime, backend, threads: wasmThreads, microBatch, onnxProvider });
+    const loaded = await loadPasses(spec, log, { runtime, backend, threads: wasmThreads, microBatch, onnxProvider, forwardMaxBytes });
     local.add(loaded.passes);
     loads.push({ id: spec.id, loadMs: loaded.loadMs, fallbacks: loaded.fallbacks });
   }
@@ -191,6 +185,8 @@ export interface PhaseOptions {
   runtime: NetRuntime;
   /** Where onnxruntime runs them (ADVSERVE_ONNX_PROVIDER); default cpu. */
   onnxProvider?: OnnxProvider;
+  /** Forward-only sessions for networks with at most this many bytes of weights (ADVSERVE_FORWARD_SESSION_MAX_MB); default none. */
+  forwardMaxBytes?: number;
   specs: ModelSpec[];
   backend: string;
   images: RgbImage[];
@@ -226,7 +222,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   try {
     const t0 = performance.now();
     o.progress(`${label}: loading ${o.specs.map((s) => s.id).join(', ')} (compile + warm-up, as the service does)`);
-    const { runner, loads } = await startRunner(o.workers, o.specs, o.backend, o.warnings, o.workers > 0 ? o.wasmThreads : 1, o.microBatch, o.runtime, o.onnxWideThreads, o.onnxProvider);
+    const { runner, loads } = await startRunner(o);
     const startMs = performance.now() - t0;
     const { slots, backend } = runner; // read now: a disposed pool has no workers
     sample();

@@ -299,6 +299,7 @@ async function main() {
       microBatch,
       runtime,
       onnxProvider: config.onnxProvider,
+      forwardMaxBytes: config.forwardSessionMaxBytes,
       backend: backend.backend,
       images,
       batches,
@@ -368,7 +369,7 @@ async function main() {
     return;
   }
   const tensorsBefore = tf.memory().numTensors;
-  const common = { microBatch, runtime, onnxProvider: config.onnxProvider, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
+  const common = { microBatch, runtime, onnxProvider: config.onnxProvider, forwardMaxBytes: config.forwardSessionMaxBytes, specs, backend: backend.backend, images, batches, policy, target: STEP_TARGET, progress, warnings };
   // The service's configuration first, so that its RSS is not inflated by the in-process phase.
   // The goal's PyTorch loops run in turn with the service's timed attacks, in the same minutes of a drifting host.
   const pairedLoops =

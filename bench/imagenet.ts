@@ -46,6 +46,8 @@ export interface ImagenetOptions {
   runtime: NetRuntime;
   /** ADVSERVE_ONNX_PROVIDER; default cpu. */
   onnxProvider?: OnnxProvider;
+  /** ADVSERVE_FORWARD_SESSION_MAX_MB, in bytes; default none. */
+  forwardMaxBytes?: number;
   backend: string;
   images: RgbImage[];
   batches: number[];
@@ -107,6 +109,7 @@ export async function runImagenet(o: ImagenetOptions): Promise<ImagenetReport> {
       microBatch: o.microBatch,
       runtime: o.runtime,
       onnxProvider: o.onnxProvider,
+      forwardMaxBytes: o.forwardMaxBytes,
       backend: o.backend,
       images: o.images,
       batches: o.batches,

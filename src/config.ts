@@ -62,6 +62,12 @@ export interface Config {
   onnxWideThreads: number;
   /** Most images in one network pass inside a worker; bounds its memory (a wasm heap never shrinks). */
   microBatch: number;
+  /**
+   * Bytes of forward weights up to which a network in onnxruntime also gets a forward-only session
+   * for its probability passes (src/models/onnx/forward-only.ts): a third of a gradient pass's
+   * time for a second copy of those weights in every worker. 0: none.
+   */
+  forwardSessionMaxBytes: number;
   /** Most requests batched into one model pass. */
   maxBatch: number;
   /** How long a request may wait for others to fill its batch, ms. */
@@ -271,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, plan: CorePlan 
     keepAliveTimeoutMs: int(env, 'ADVSERVE_KEEPALIVE_TIMEOUT_MS', 5_000, 1, 600_000),
     ...gpuSplit(env, onnxProvider, coreSplit(env, plan, cores, networksInOnnx(runtime, backend))),
     microBatch: int(env, 'ADVSERVE_MICRO_BATCH', 2, 1, 256),
+    forwardSessionMaxBytes: int(env, 'ADVSERVE_FORWARD_SESSION_MAX_MB', 32, 0, 1_000_000) * 1024 * 1024,
     maxBatch: int(env, 'ADVSERVE_MAX_BATCH', 8, 1, 256),
     batchWaitMs: int(env, 'ADVSERVE_BATCH_WAIT_MS', 0, 0, 10_000),
     maxJobs: int(env, 'ADVSERVE_MAX_JOBS', 64, 1, 100_000),

@@ -77,6 +77,13 @@ t.test('explicit settings win; the other one follows from the cores', async (t) 
   t.type(error({ ADVSERVE_MICRO_BATCH: '0' }), ConfigError);
 });
 
+t.test('ADVSERVE_FORWARD_SESSION_MAX_MB: 32 MiB by default, 0 for none, in bytes', async (t) => {
+  t.equal(loadConfig({}).forwardSessionMaxBytes, 32 * 1024 * 1024);
+  t.equal(loadConfig({ ADVSERVE_FORWARD_SESSION_MAX_MB: '0' }).forwardSessionMaxBytes, 0);
+  t.equal(loadConfig({ ADVSERVE_FORWARD_SESSION_MAX_MB: '100' }).forwardSessionMaxBytes, 100 * 1024 * 1024);
+  t.throws(() => loadConfig({ ADVSERVE_FORWARD_SESSION_MAX_MB: '-1' }), /ADVSERVE_FORWARD_SESSION_MAX_MB must be an integer/);
+});
+
 t.test('ADVSERVE_ONNX_PROVIDER: cpu by default, cuda, webgpu, anything else refused', async (t) => {
   t.equal(loadConfig({}).onnxProvider, 'cpu');
   t.equal(loadConfig({ ADVSERVE_ONNX_PROVIDER: 'cuda' }).onnxProvider, 'cuda');

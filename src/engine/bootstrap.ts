@@ -36,16 +36,25 @@ export async function createRunner(config: Config, backend: string, log: BootLog
       microBatch: config.microBatch,
       runtime: config.runtime,
       onnxProvider: config.onnxProvider,
+      forwardMaxBytes: config.forwardSessionMaxBytes,
     });
     for (const s of specs) log.info({ model: s.id, backend: pool.backend, fallbacks: pool.fallbacks[s.id] }, 'model loaded and warmed up in every worker');
     return pool;
   }
-  const options = { runtime: config.runtime, backend, threads: config.wasmThreads, wideThreads: config.onnxWideThreads, microBatch: config.microBatch, onnxProvider: config.onnxProvider };
+  const options = {
+    runtime: config.runtime,
+    backend,
+    threads: config.wasmThreads,
+    wideThreads: config.onnxWideThreads,
+    microBatch: config.microBatch,
+    onnxProvider: config.onnxProvider,
+    forwardMaxBytes: config.forwardSessionMaxBytes,
+  };
   const local = new LocalRunner(backend, config.microBatch, (spec) => loadPasses(spec, log, options));
   for (const spec of specs) {
     const loaded = await loadPasses(spec, log, options);
     local.add(loaded.passes);
-    log.info({ model: spec.id, ms: loaded.loadMs, runtime: loaded.passes.runtime, fallbacks: loaded.fallbacks }, 'model loaded and warmed up');
+    log.info({ model: spec.id, ms: loaded.loadMs, runtime: loaded.passes.runtime, forwardSession: loaded.passes.forwardSession ?? false, fallbacks: loaded.fallbacks }, 'model loaded and warmed up');
   }
   return local;
 }

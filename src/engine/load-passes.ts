@@ -31,8 +31,15 @@ export interface PassOptions {
   /** onnxruntime's execution provider (default cpu). */
   onnxProvider?: OnnxProvider;
   /**
-   * Builds and exports a model for onnxruntime (default: exportModel, on this thread). Gradient
-   * workers pass one that does it in a thread of its own (./pool/export-in-thread).
+   * A model whose forward half's weights take at most this many bytes gets a second session on
+   * that half alone, for probability passes (about a third of a gradient pass's time, for a second
+   * copy of those weights; src/models/onnx/forward-only.ts). Default 0: none.
+   */
+  forwardMaxBytes?: number;
+  /**
+   * Builds and exports a model for onnxruntime (default: exportModel, on this thread, with
+   * forwardMaxBytes). Gradient workers pass one that does it in a thread of its own
+   * (./pool/export-in-thread).
    */
   exporter?: (spec: ModelSpec, log: LoadLog) => Promise<ExportedModel>;
 }
@@ -76,7 +83,7 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
   if (wantsOnnx(o.runtime, o.backend)) {
     let net: OnnxGradientNet | undefined;
     try {
-      const exported = await (o.exporter ?? exportModel)(spec, log);
+      const exported = await (o.exporter ?? ((s: ModelSpec, l: LoadLog) => exportModel(s, l, { forwardMaxBytes: o.forwardMaxBytes })))(spec, log);
       const { threads, spin } = sessionThreads(exported.forwardMacs, o);
       net = await OnnxGradientNet.open({ ...spec, endsInSoftmax: exported.endsInSoftmax, quantization: exported.quantization }, exported, threads, o.onnxProvider, spin);
       await warmUp(net);
@@ -93,9 +100,13 @@ export async function loadPasses(spec: ModelSpec, log: LoadLog, o: PassOptions):
   return { passes: new TfjsPasses(loaded.classifier, o.microBatch), fallbacks: loaded.fallbacks, loadMs: loaded.loadMs };
 }
 
-/** One forward + gradient pass on a blank image: checks the output and prepares the kernels. */
+/** One forward + gradient pass on a blank image (and one probability pass): checks the output and prepares the kernels. */
 async function warmUp(net: OnnxGradientNet): Promise<void> {
-  const { logits, dx } = await net.run(warmUpInput(net.spec), 1, [{ cls: 0, sign: 1, logit: false }]);
+  const x = warmUpInput(net.spec);
+  const { logits, dx } = await net.run(x, 1, [{ cls: 0, sign: 1, logit: false }]);
   if (logits.length !== net.classes) throw new Error(`warm-up returned ${logits.length} logits for ${net.classes} classes`);
   if (!dx || dx.some((v) => Number.isNaN(v)) || logits.some((v) => Number.isNaN(v))) throw new Error('NaN at warm-up');
+  if (!net.hasForwardSession) return;
+  const forward = await net.run(x, 1);
+  if (forward.logits.some((v, i) => v !== logits[i])) throw new Error('the forward-only session disagrees with the gradient graph at warm-up');
 }

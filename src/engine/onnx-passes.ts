@@ -40,6 +40,10 @@ export class OnnxPasses implements ModelPasses {
     return this.net.threads;
   }
 
+  get forwardSession(): boolean {
+    return this.net.hasForwardSession;
+  }
+
   /** The network inputs of a batch, [n, h, w, 3], with each image's pipeline for the way back. */
   private inputs(reqs: Array<ImageRequest & Pick<GradRequest, 'diverse'>>): { x: Float32Array; pipelines: PixelPipeline[] } {
     const [h, w] = this.spec.inputSize;

@@ -14,6 +14,8 @@ export interface ModelPasses {
   readonly runtime: 'tfjs' | 'onnx';
   /** onnxruntime's intra-op threads for the network's session (onnx only). */
   readonly threads?: number;
+  /** Whether probability passes run a forward-only session (onnx only; see src/models/onnx/forward-only.ts). */
+  readonly forwardSession?: boolean;
   directions(reqs: GradRequest[]): Promise<Float32Array[]>;
   probabilities(reqs: ImageRequest[]): Promise<Float32Array[]>;
   dispose(): Promise<void>;

@@ -39,6 +39,18 @@ t.test('a thread exports several models, each the same bytes as an export on thi
   t.not(Buffer.from(fromThread[0].bytes).equals(Buffer.from(fromThread[1].bytes)), true, 'two models, two graphs');
 });
 
+t.test("with forwardMaxBytes, a model whose forward weights fit also comes with its forward-only graph, byte for byte this thread's", async (t) => {
+  const dir = tempDir(t, 'advserve-export-');
+  const [spec] = [await folder(dir, 'small', tinyOnnx(17))];
+  const here = await exportModel(spec, quiet, { forwardMaxBytes: 1 << 30 });
+  t.ok(here.forward && here.forward.bytes.length > 0 && here.forward.bytes.length < here.bytes.length, `a forward graph of ${here.forward?.bytes.length} bytes, smaller than the gradient graph's ${here.bytes.length}`);
+  const [fromThread] = await Promise.all(exportInThread([spec], 'wasm', { forwardMaxBytes: 1 << 30 }));
+  t.ok(fromThread.forward && Buffer.from(fromThread.forward.bytes).equals(Buffer.from(here.forward!.bytes)), 'the thread posts the same forward graph');
+  t.ok(Buffer.from(fromThread.bytes).equals(Buffer.from(here.bytes)), 'and the same gradient graph');
+  t.equal((await exportModel(spec, quiet, { forwardMaxBytes: 16 })).forward, undefined, 'none where its weights exceed the cap');
+  t.equal((await exportModel(spec, quiet)).forward, undefined, 'none by default');
+});
+
 t.test('files that do not build are a build error; the other models of the thread still export', async (t) => {
   const dir = tempDir(t, 'advserve-export-');
   const broken = await folder(dir, 'broken', Buffer.from('not an onnx file'));

@@ -52,10 +52,37 @@ t.test("onnx through workers: a large network's session gets the wide threads, a
   t.same(pool.sessionThreads, { inception_v3: 2, mobilenet_v2: 1 });
 });
 
+t.test('onnx through workers: a forward-only session for each network whose forward weights fit ADVSERVE_FORWARD_SESSION_MAX_MB', async (t) => {
+  const specs = bundledSpecs(['inception_v3', 'mobilenet_v2']);
+  for (const [forwardMaxBytes, want] of [[32 * 1024 * 1024, ['mobilenet_v2']], [0, []]] as const) {
+    const pool = await WorkerPool.start(1, 'wasm', specs, { info: () => {}, error: () => {} }, { runtime: 'onnx', wasmThreads: 1, forwardMaxBytes });
+    t.same(pool.forwardSessions, want, `${forwardMaxBytes / 2 ** 20} MiB: ${want.join(', ') || 'none'} (InceptionV3's 85 MiB exceed it)`);
+    await pool.dispose();
+  }
+});
+
 t.test('onnx through workers: the only model a worker serves gets the wide threads, however small', async (t) => {
   const pool = await WorkerPool.start(1, 'wasm', bundledSpecs(['mobilenet_v2']), { info: () => {}, error: () => {} }, { runtime: 'onnx', wasmThreads: 1, onnxWideThreads: 2 });
   t.teardown(() => pool.dispose());
   t.same(pool.sessionThreads, { mobilenet_v2: 2 });
+});
+
+t.test('onnx: probabilities from forward-only sessions equal the gradient graph\'s, in workers and in-process', async (t) => {
+  const image = tinyImage(64, 48, 21);
+  const params: AttackParams = { method: 'mng-l1', eps: 8, iterations: 2, targeted: true, target: 2 };
+  const results = [];
+  for (const [workers, forwardSessionMaxBytes] of [[1, 0], [1, 1 << 30], [0, 1 << 30]]) {
+    const engine = await createEngine({ ...config(workers, 'onnx'), forwardSessionMaxBytes }, log);
+    const classified = await engine.classify(image, { topK: 5 });
+    const attacked = await engine.attack(image, params);
+    await engine.dispose();
+    results.push({ classified, before: attacked.models[0].before, after: attacked.models[0].after, image: Buffer.from(attacked.image.rgb) });
+  }
+  for (const [i, what] of ['a worker with forward sessions', 'in-process with forward sessions'].entries()) {
+    t.same(results[i + 1].classified, results[0].classified, `${what}: the same classification as from the gradient graph`);
+    t.same([results[i + 1].before, results[i + 1].after], [results[0].before, results[0].after], `${what}: the same verdicts before and after the attack`);
+    t.ok(results[i + 1].image.equals(results[0].image), `${what}: the same attacked bytes`);
+  }
 });
 
 t.test('a worker that dies fails its batch; a replacement takes over', async (t) => {

@@ -5,13 +5,15 @@
  * opened before then would add its own peak to that heap's (docs/PERFORMANCE.md, sixth round).
  */
 import type { BackendChoice } from '../../config';
-import { ModelBuildError, type ExportedModel } from '../../models/onnx/export-model';
+import { ModelBuildError, type ExportedModel, type ModelExportOptions } from '../../models/onnx/export-model';
 import type { ModelSpec } from '../../models/types';
 import { spawnWorker } from './spawn';
 
 export interface ExportTask {
   specs: ModelSpec[];
   backend: BackendChoice;
+  /** See ModelExportOptions. */
+  forwardMaxBytes?: number;
 }
 
 export type ExportResult = ({ ok: true } & ExportedModel) | { ok: false; build: boolean; message: string };
@@ -22,13 +24,13 @@ export interface ExportReply {
   result: ExportResult;
 }
 
-export function exportInThread(specs: ModelSpec[], backend: BackendChoice): Array<Promise<ExportedModel>> {
+export function exportInThread(specs: ModelSpec[], backend: BackendChoice, options: ModelExportOptions = {}): Array<Promise<ExportedModel>> {
   const settlers: Array<{ resolve: (m: ExportedModel) => void; reject: (e: Error) => void }> = [];
   const promises = specs.map((_, i) => new Promise<ExportedModel>((resolve, reject) => (settlers[i] = { resolve, reject })));
   // A caller that stops at the first failure never awaits the rest: their rejections are handled here.
   for (const p of promises) p.catch(() => {});
   const results = new Map<number, ExportResult>();
-  const worker = spawnWorker('export-worker', { specs, backend } satisfies ExportTask);
+  const worker = spawnWorker('export-worker', { specs, backend, forwardMaxBytes: options.forwardMaxBytes } satisfies ExportTask);
   worker.on('message', ({ index, result }: ExportReply) => results.set(index, result));
   let failure: string | undefined;
   worker.on('error', (err) => (failure = `failed: ${err.message}`));

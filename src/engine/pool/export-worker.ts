@@ -16,7 +16,7 @@ const log = { info: () => {}, warn: (obj: object, msg: string) => console.warn(J
 
 async function exportOne(index: number): Promise<ExportResult> {
   try {
-    return { ok: true, ...(await exportModel(task.specs[index], log)) };
+    return { ok: true, ...(await exportModel(task.specs[index], log, { forwardMaxBytes: task.forwardMaxBytes })) };
   } catch (err) {
     return { ok: false, build: err instanceof ModelBuildError, message: (err as Error).message };
   }
@@ -26,7 +26,8 @@ async function run(): Promise<void> {
   await initBackend(task.backend, { wasmThreads: 1, boxKernels: false });
   for (let index = 0; index < task.specs.length; index++) {
     const result = await exportOne(index);
-    parentPort!.postMessage({ index, result } satisfies ExportReply, result.ok ? [result.bytes.buffer as ArrayBuffer] : []);
+    const buffers = result.ok ? [result.bytes, ...(result.forward ? [result.forward.bytes] : [])].map((b) => b.buffer as ArrayBuffer) : [];
+    parentPort!.postMessage({ index, result } satisfies ExportReply, buffers);
   }
 }
 

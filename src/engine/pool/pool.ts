@@ -37,6 +37,8 @@ export class WorkerPool implements GradientRunner {
   wasmThreads: number | null = null;
   /** onnxruntime's intra-op threads per model that runs there, as the workers reported them. */
   sessionThreads: Record<string, number> = {};
+  /** The models whose probability passes run a forward-only session, as the workers reported at start. */
+  forwardSessions: string[] = [];
   fallbacks: Record<string, string[]> = {};
 
   private constructor(
@@ -54,9 +56,19 @@ export class WorkerPool implements GradientRunner {
     backend: BackendChoice,
     specs: ModelSpec[],
     log: PoolLog,
-    options: { wasmThreads?: number; onnxWideThreads?: number; microBatch?: number; runtime?: NetRuntime; onnxProvider?: OnnxProvider } = {},
+    options: { wasmThreads?: number; onnxWideThreads?: number; microBatch?: number; runtime?: NetRuntime; onnxProvider?: OnnxProvider; forwardMaxBytes?: number } = {},
   ): Promise<WorkerPool> {
-    const init: WorkerInit = { backend, runtime: options.runtime ?? 'tfjs', specs, added: [], wasmThreads: options.wasmThreads ?? 1, onnxWideThreads: options.onnxWideThreads, microBatch: options.microBatch ?? Infinity, onnxProvider: options.onnxProvider ?? 'cpu' };
+    const init: WorkerInit = {
+      backend,
+      runtime: options.runtime ?? 'tfjs',
+      specs,
+      added: [],
+      wasmThreads: options.wasmThreads ?? 1,
+      onnxWideThreads: options.onnxWideThreads,
+      microBatch: options.microBatch ?? Infinity,
+      onnxProvider: options.onnxProvider ?? 'cpu',
+      forwardMaxBytes: options.forwardMaxBytes,
+    };
     const pool = new WorkerPool(init, log);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.addWorker()));
@@ -77,10 +89,11 @@ export class WorkerPool implements GradientRunner {
           this.backend = backendLabel(msg.backend, msg.runtimes);
           this.wasmThreads = msg.wasmThreads;
           this.sessionThreads = msg.sessionThreads;
+          this.forwardSessions = msg.forwardSessions;
           this.loadedSpecs = msg.specs;
           this.fallbacks = msg.fallbacks;
           this.workers.push(slot);
-          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs, wasmThreads: msg.wasmThreads, sessionThreads: msg.sessionThreads }, 'gradient worker ready');
+          this.log.info({ threadId: slot.worker.threadId, loadMs: msg.loadMs, wasmThreads: msg.wasmThreads, sessionThreads: msg.sessionThreads, forwardSessions: msg.forwardSessions }, 'gradient worker ready');
           resolve();
         } else if (msg.type === 'init-error') {
           reject(new Error(`gradient worker failed to start: ${msg.message}`));

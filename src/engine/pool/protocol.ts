@@ -17,6 +17,8 @@ export interface WorkerInit {
   microBatch: number;
   /** onnxruntime's execution provider (see load-passes.ts). */
   onnxProvider: OnnxProvider;
+  /** Forward-only sessions for models whose weights take at most this many bytes (see PassOptions). */
+  forwardMaxBytes?: number;
   specs: ModelSpec[];
   /** Models added at run time (load), each under its key: a worker started later loads them too. */
   added?: Array<{ key: string; spec: ModelSpec }>;
@@ -35,6 +37,8 @@ export type WorkerReply =
       wasmThreads: number | null;
       /** onnxruntime's intra-op threads per model that runs there (large networks may get more: sessionThreads). */
       sessionThreads: Record<string, number>;
+      /** The models whose probability passes run a forward-only session. */
+      forwardSessions: string[];
       specs: ModelSpec[];
       runtimes: Array<'tfjs' | 'onnx'>;
       fallbacks: Record<string, string[]>;

@@ -44,7 +44,8 @@ async function start(): Promise<void> {
   // The threads that run this worker's networks: onnxruntime's where every model runs there, else XNNPACK's.
   const threads = all.length > 0 && all.every((m) => m.runtime === 'onnx') ? init.wasmThreads : wasmThreadCount();
   const sessionThreads = Object.fromEntries(all.flatMap((m) => (m.threads === undefined ? [] : [[m.spec.id, m.threads]])));
-  reply({ type: 'ready', backend, wasmThreads: threads, sessionThreads, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
+  const forwardSessions = all.filter((m) => m.forwardSession).map((m) => m.spec.id);
+  reply({ type: 'ready', backend, wasmThreads: threads, sessionThreads, forwardSessions, specs: all.map((m) => m.spec), runtimes: all.map((m) => m.runtime), fallbacks, loadMs: Date.now() - started });
 }
 
 /**
@@ -55,8 +56,9 @@ async function start(): Promise<void> {
 function passOptions(backend: string, startSpecs: ModelSpec[] = []): PassOptions {
   let atStart: Map<ModelSpec, Promise<ExportedModel>> | undefined;
   const exporter = (spec: ModelSpec): Promise<ExportedModel> => {
-    if (!atStart && startSpecs.includes(spec)) atStart = new Map(exportInThread(startSpecs, backend as BackendChoice).map((p, i) => [startSpecs[i], p]));
-    return atStart?.get(spec) ?? exportInThread([spec], backend as BackendChoice)[0];
+    const options = { forwardMaxBytes: init.forwardMaxBytes };
+    if (!atStart && startSpecs.includes(spec)) atStart = new Map(exportInThread(startSpecs, backend as BackendChoice, options).map((p, i) => [startSpecs[i], p]));
+    return atStart?.get(spec) ?? exportInThread([spec], backend as BackendChoice, options)[0];
   };
   // A worker started with one model and none added serves that model alone (sessionThreads).
   const soleModel = startSpecs.length === 1 && !init.added?.length;

@@ -7,7 +7,8 @@ import type { LoadLog } from '../registry';
 import { buildNet } from '../registry';
 import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
-import { encodeModel, gpuCpuNodes } from './proto';
+import { forwardOnly, initializerBytes } from './forward-only';
+import { encodeModel, gpuCpuNodes, type EncodedGraph } from './proto';
 
 export interface ExportedModel {
   bytes: Uint8Array;
@@ -18,12 +19,22 @@ export interface ExportedModel {
   forwardMacs: number;
   /** Nodes a GPU provider must leave to the CPU (see gpuCpuNodes). */
   cpuNodes: string[];
+  /** The forward half alone (./forward-only), for probability passes; absent when its weights exceed ModelExportOptions.forwardMaxBytes. */
+  forward?: EncodedGraph;
+}
+
+export interface ModelExportOptions {
+  /**
+   * Also encode the forward-only graph when its weights take at most this many bytes (a session
+   * on it holds a second copy of them); default 0, none.
+   */
+  forwardMaxBytes?: number;
 }
 
 /** The model's files could not be built at all (as opposed to a network onnxruntime cannot take). */
 export class ModelBuildError extends Error {}
 
-export async function exportModel(spec: ModelSpec, log: LoadLog): Promise<ExportedModel> {
+export async function exportModel(spec: ModelSpec, log: LoadLog, options: ModelExportOptions = {}): Promise<ExportedModel> {
   let built: Awaited<ReturnType<typeof buildNet>>;
   try {
     built = await buildNet(spec, log);
@@ -34,7 +45,9 @@ export async function exportModel(spec: ModelSpec, log: LoadLog): Promise<Export
     const graph = built.net.graph?.();
     if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
     const { model, classes, forwardMacs } = exportGradientGraph(graph, { inputSize: spec.inputSize });
-    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs, cpuNodes: gpuCpuNodes(model) };
+    const half = forwardOnly(model);
+    const forward = initializerBytes(half) <= (options.forwardMaxBytes ?? 0) ? { bytes: encodeModel(half), cpuNodes: gpuCpuNodes(half) } : undefined;
+    return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs, cpuNodes: gpuCpuNodes(model), ...(forward ? { forward } : {}) };
   } finally {
     built.net.dispose();
   }

@@ -11,7 +11,7 @@ import type { NetGraph } from '../net/program';
 import { pixelAffine } from '../classifier';
 import type { ModelSpec } from '../types';
 import { exportGradientGraph } from './export';
-import { encodeModel, gpuCpuNodes } from './proto';
+import { encodeModel, gpuCpuNodes, type EncodedGraph } from './proto';
 
 import { onnxRuntime, type OnnxProvider } from './available';
 
@@ -46,7 +46,14 @@ export class OnnxGradientNet {
     private readonly session: Session,
     /** The session's intra-op threads. */
     readonly threads: number,
+    /** A session on the forward half alone (./forward-only), for probability passes; absent: they run the whole graph. */
+    private readonly forwardSession?: Session,
   ) {}
+
+  /** Whether probability passes run the forward half alone. */
+  get hasForwardSession(): boolean {
+    return this.forwardSession !== undefined;
+  }
 
   /**
    * Exports `graph` (a compiled network at spec.inputSize) and opens a session on it.
@@ -61,20 +68,34 @@ export class OnnxGradientNet {
    * Opens a session on a graph exportGradientGraph wrote (encoded), for a network with `classes`
    * outputs. spin false: idle intra-op threads wait instead of spinning (onnxruntime spins by default).
    */
-  static async open(spec: ModelSpec, exported: { bytes: Uint8Array; classes: number; cpuNodes?: string[] }, threads: number, provider: OnnxProvider = 'cpu', spin = true): Promise<OnnxGradientNet> {
+  static async open(
+    spec: ModelSpec,
+    exported: { bytes: Uint8Array; classes: number; cpuNodes?: string[]; forward?: EncodedGraph },
+    threads: number,
+    provider: OnnxProvider = 'cpu',
+    spin = true,
+  ): Promise<OnnxGradientNet> {
     const ort = onnxRuntime();
     if (!ort) throw new Error('onnxruntime-node is not installed');
-    const { bytes, classes } = exported;
+    const { bytes, classes, forward } = exported;
     if (classes !== spec.labels.length) throw new Error(`model ${spec.id} outputs ${classes} classes but has ${spec.labels.length} labels`);
-    const session = await openSession(ort, bytes, provider, exported.cpuNodes ?? [], {
+    const options: SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...(spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
-    });
-    return new OnnxGradientNet(spec, classes, ort, session, threads);
+    };
+    const session = await openSession(ort, bytes, provider, exported.cpuNodes ?? [], options);
+    let forwardSession: Session | undefined;
+    try {
+      forwardSession = forward ? await openSession(ort, forward.bytes, provider, forward.cpuNodes, options) : undefined;
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    return new OnnxGradientNet(spec, classes, ort, session, threads, forwardSession);
   }
 
   /**
@@ -108,18 +129,23 @@ export class OnnxGradientNet {
       usemargin: new T('float32', usemargin, [n, 1]),
       kappa: new T('float32', kappa, [n, 1]),
     };
+    if (!objectives && this.forwardSession) {
+      const out = await this.forwardSession.run({ x: feeds.x }, ['logits']);
+      return { logits: out.logits.data as Float32Array };
+    }
     // Fetching only the logits does NOT skip the backward half: onnxruntime runs the whole graph
-    // (measured: InceptionV3 batch 1, 237 ms logits-only against 244 ms with dx). Tried and not
+    // (measured: InceptionV3 batch 1, 237 ms logits-only against 244 ms with dx). Hence the
+    // forward session, where a model's weights are small enough for a second copy. Tried and not
     // kept: the backward half in an If branch skipped for probability passes. It made them 2.4-2.7x
     // faster but raised the peak memory of a batch-8 gradient pass by ~265 MB (onnxruntime plans
-    // the branch's buffers apart from the outer graph's); see docs/PERFORMANCE.md. A second,
-    // forward-only session would hold a second copy of the weights.
+    // the branch's buffers apart from the outer graph's); see docs/PERFORMANCE.md.
     const out = await this.session.run(feeds, objectives ? ['logits', 'dx'] : ['logits']);
     return { logits: out.logits.data as Float32Array, dx: objectives ? (out.dx.data as Float32Array) : undefined };
   }
 
   async dispose(): Promise<void> {
     await this.session.release();
+    await this.forwardSession?.release();
   }
 }
 

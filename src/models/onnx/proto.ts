@@ -70,6 +70,12 @@ export function gpuCpuNodes(m: OnnxModel): string[] {
   return m.nodes.flatMap((n, i) => (n.op === 'MaxPool' && n.outputs.length > 1 ? [nodeName(i, n.op)] : []));
 }
 
+/** An encoded graph and the nodes a GPU provider must leave to the CPU in it (see gpuCpuNodes). */
+export interface EncodedGraph {
+  bytes: Uint8Array;
+  cpuNodes: string[];
+}
+
 /** Serialises a model to ONNX protobuf bytes. */
 export function encodeModel(m: OnnxModel): Uint8Array {
   const graph: onnx.IGraphProto = {
