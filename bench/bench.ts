@@ -166,11 +166,13 @@ const configSummary = () => ({
   batchWaitMs: config.batchWaitMs,
   runtime,
   onnxProvider: config.onnxProvider,
+  forwardSessionMaxMb: config.forwardSessionMaxBytes / 2 ** 20,
   mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
 });
 const describeSplit = () =>
   `${workers} worker(s) x ${wasmThreads} thread(s)${onnxWideThreads > wasmThreads ? ` (${onnxWideThreads} for a large network)` : ''}, micro-batch ${microBatch}, max-batch ${config.maxBatch}, batch wait ${config.batchWaitMs} ms, runtime ${runtime}` +
   (config.onnxProvider === 'cpu' ? '' : `, onnxruntime provider ${config.onnxProvider}`) +
+  `, forward sessions up to ${config.forwardSessionMaxBytes / 2 ** 20} MiB of weights` +
   `, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? 'unset'}`;
 const describeConfig = () =>
   `${describeSplit()} (loadConfig: the defaults \`npm start\` runs, with any ADVSERVE_* variables and flags given)`;
