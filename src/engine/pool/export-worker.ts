@@ -26,8 +26,9 @@ async function run(): Promise<void> {
   await initBackend(task.backend, { wasmThreads: 1, boxKernels: false });
   for (let index = 0; index < task.specs.length; index++) {
     const result = await exportOne(index);
-    const buffers = result.ok ? [result.bytes, ...(result.forward ? [result.forward.bytes] : [])].map((b) => b.buffer as ArrayBuffer) : [];
-    parentPort!.postMessage({ index, result } satisfies ExportReply, buffers);
+    // Small graphs are views into one pooled buffer: each buffer is listed once.
+    const buffers = result.ok ? new Set([result.bytes, ...(result.forward ? [result.forward.bytes] : [])].map((b) => b.buffer as ArrayBuffer)) : [];
+    parentPort!.postMessage({ index, result } satisfies ExportReply, [...buffers]);
   }
 }
 
