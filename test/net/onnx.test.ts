@@ -12,7 +12,7 @@ import { WIDE_MIN_MACS } from '../../src/engine/load-passes';
 import { exportGradientGraph } from '../../src/models/onnx/export';
 import { RELU_MASK_SCALE } from '../../src/models/net/ops-table/layers';
 import { forwardOnly, initializerBytes } from '../../src/models/onnx/forward-only';
-import { encodeModel, gpuCpuNodes } from '../../src/models/onnx/proto';
+import { encodeModel, gpuCpuNodes, type OnnxModel } from '../../src/models/onnx/proto';
 import { OnnxGradientNet, onnxRuntime, type OnnxObjective } from '../../src/models/onnx/net';
 import { buildNet } from '../../src/models/registry';
 import { BUNDLED_MODELS } from '../../src/models/table';
@@ -86,7 +86,7 @@ async function checkExport(t: Test, name: string, net: CompiledNet, inputSize: [
   // A run without objectives (logits fetched alone) gives the same logits, and so does a session on the forward half alone.
   const fwd = await onnx.run(x, n);
   t.same(Array.from(fwd.logits), Array.from(logits), `${name}: a forward-only run gives the same logits`);
-  await checkForwardOnly(t, name, specOf(name, inputSize, classes), net, x, n, logits);
+  await checkForwardOnly(t, name, specOf(name, inputSize, classes), exportedGraph(net, inputSize), x, n, logits);
 
   const e = relErr(dx!, tfjsGradient(net, x, shape, MIXED, classes));
   t.ok(e < 1e-4, `${name}: onnx input gradient equals tfjs's (relative L2 error ${e.toExponential(2)})`);
@@ -115,12 +115,25 @@ async function checkExport(t: Test, name: string, net: CompiledNet, inputSize: [
   t.ok(worst < 5e-3, `${name}: onnx gradient vs finite differences: max error ${worst.toExponential(2)} over ${used} elements`);
 }
 
+/** A net's exported gradient graph, and its encoding. */
+interface ExportedGraph {
+  model: OnnxModel;
+  classes: number;
+  bytes: Uint8Array;
+}
+
+/** The net's gradient graph at inputSize, exported and encoded. */
+function exportedGraph(net: CompiledNet, inputSize: [number, number]): ExportedGraph {
+  const { model, classes } = exportGradientGraph(net.graph(), { inputSize });
+  return { model, classes, bytes: encodeModel(model) };
+}
+
 /**
- * The forward half of the net's gradient graph (forwardOnly): x in, logits out, none of the
+ * The forward half of a gradient graph (forwardOnly): x in, logits out, none of the
  * gradient's nodes, and in a session of its own the logits of the whole graph, bit for bit.
  */
-async function checkForwardOnly(t: Test, name: string, spec: ModelSpec, net: CompiledNet, x: Float32Array, n: number, logits: Float32Array): Promise<void> {
-  const { model, classes } = exportGradientGraph(net.graph(), { inputSize: spec.inputSize });
+async function checkForwardOnly(t: Test, name: string, spec: ModelSpec, graph: ExportedGraph, x: Float32Array, n: number, logits: Float32Array): Promise<void> {
+  const { model, classes, bytes } = graph;
   const half = forwardOnly(model);
   t.same(half.inputs.map((v) => v.name), ['x'], `${name}: the forward half reads x alone`);
   t.same(half.outputs.map((v) => v.name), ['logits'], `${name}: and writes the logits alone`);
@@ -128,7 +141,7 @@ async function checkForwardOnly(t: Test, name: string, spec: ModelSpec, net: Com
   t.notOk(produced.has('dx') || half.nodes.some((node) => node.op === 'ConvTranspose' || node.op === 'Softmax'), `${name}: none of the gradient's nodes (${half.nodes.length} of ${model.nodes.length})`);
   t.ok(initializerBytes(half) < initializerBytes(model) || !model.nodes.some((node) => node.op === 'Conv'), `${name}: fewer weights than the gradient graph`);
   const forward = { bytes: encodeModel(half), cpuNodes: gpuCpuNodes(half) };
-  const onnx = await OnnxGradientNet.open(spec, { bytes: encodeModel(model), classes, forward }, 1);
+  const onnx = await OnnxGradientNet.open(spec, { bytes, classes, forward }, 1);
   t.teardown(() => onnx.dispose());
   t.ok(onnx.hasForwardSession, `${name}: the net opened a forward session`);
   const r = await onnx.run(x, n);
@@ -330,7 +343,7 @@ t.test('the bundled models export with the same logits and input gradients as tf
     // gradients agree to ~1e-3, not to rounding (measured 7e-7 to 4e-3 on random inputs).
     const e = relErr(dx!, tfjsGradient(net, x, [n, h, w, 3], objs, spec.labels.length));
     t.ok(e < 2e-2, `${spec.id}: input gradient equals tfjs's (relative L2 error ${e.toExponential(2)})`);
-    await checkForwardOnly(t, spec.id, spec, net, x, n, logits);
+    await checkForwardOnly(t, spec.id, spec, { model: exported.model, ...encoded }, x, n, logits);
     // The service's sessions differ in threads and spinning (sessionThreads); results must not.
     for (const [threads, spin] of [[1, true], [2, false]] as const) {
       const other = await OnnxGradientNet.open(spec, encoded, threads, 'cpu', spin);
