@@ -45,8 +45,10 @@ export async function exportModel(spec: ModelSpec, log: LoadLog, options: ModelE
     const graph = built.net.graph?.();
     if (!graph || built.fallbacks.length) throw new Error(`layers outside the compiler: ${built.fallbacks.join(', ') || 'whole model'}`);
     const { model, classes, forwardMacs } = exportGradientGraph(graph, { inputSize: spec.inputSize });
-    const half = forwardOnly(model);
-    const forward = initializerBytes(half) <= (options.forwardMaxBytes ?? 0) ? { bytes: encodeModel(half), cpuNodes: gpuCpuNodes(half) } : undefined;
+    // A cap of 0 means none, even for a network without weights.
+    const cap = options.forwardMaxBytes ?? 0;
+    const half = cap > 0 ? forwardOnly(model) : undefined;
+    const forward = half && initializerBytes(half) <= cap ? { bytes: encodeModel(half), cpuNodes: gpuCpuNodes(half) } : undefined;
     return { bytes: encodeModel(model), classes, endsInSoftmax: built.endsInSoftmax, quantization: built.quantization, forwardMacs, cpuNodes: gpuCpuNodes(model), ...(forward ? { forward } : {}) };
   } finally {
     built.net.dispose();
